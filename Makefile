@@ -1,0 +1,69 @@
+# ViPro: `make demo` and `make test` work on a fresh clone; everything else is a step of theirs.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip install -q -c constraints.txt
+STAMP := $(VENV)/.installed
+PROTOS := $(wildcard protos/vipro/v1/*.proto)
+GEN_STAMP := protos/vipro/v1/.generated
+
+.PHONY: venv protos sysdeps lint test demo up down status bench clean
+
+venv: $(STAMP) $(GEN_STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip>=24"
+	$(PIP) grpcio-tools setuptools
+	$(MAKE) --no-print-directory $(GEN_STAMP)
+	$(PIP) -e ".[dev]"
+	touch $@
+
+protos: $(GEN_STAMP)
+
+$(GEN_STAMP): $(PROTOS)
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=protos --pyi_out=protos \
+	  --grpc_python_out=protos $(PROTOS)
+	touch protos/vipro/__init__.py protos/vipro/v1/__init__.py $@
+
+# Debian packages the tests and the demo use (installed only when missing; needs root).
+sysdeps:
+	@missing=""; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "missing Debian packages:$$missing (tests needing them will skip)"; fi; \
+	fi
+
+lint: venv
+	$(BIN)/ruff check .
+	cd protos && ../$(BIN)/buf lint
+	@if git rev-parse --verify -q main >/dev/null && git cat-file -e main:protos/buf.yaml 2>/dev/null; then \
+	  cd protos && ../$(BIN)/buf breaking --against '../.git#branch=main,subdir=protos'; \
+	else echo "buf breaking: no protos on main yet, skipped"; fi
+
+test: venv sysdeps
+	$(MAKE) --no-print-directory lint
+	$(BIN)/python -m pytest -q
+
+demo: venv
+	$(BIN)/python -m common.demo
+
+up: venv
+	$(BIN)/vipro up
+
+down:
+	$(BIN)/vipro down
+
+status:
+	$(BIN)/vipro status
+
+bench: venv
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .vipro protos/vipro/__init__.py protos/vipro/v1/__init__.py $(GEN_STAMP)
+	find protos -name '*_pb2*' -delete

@@ -1,0 +1,1 @@
+"""Code shared by the gateway, the services, the CLI, tests and benchmarks."""

@@ -1,0 +1,100 @@
+"""Prometheus metrics every ViPro process serves, with the usual gRPC names.
+
+`grpc_server_started_total`, `grpc_server_handled_total` and `grpc_server_handling_seconds`
+follow go-grpc-prometheus / py-grpc-prometheus naming so existing dashboards and alerts work.
+"""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from prometheus_client import Counter, Histogram, start_http_server
+
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    300,
+)
+
+GRPC_STARTED = Counter(
+    "grpc_server_started_total",
+    "RPCs started on the server.",
+    ["grpc_type", "grpc_service", "grpc_method"],
+)
+GRPC_HANDLED = Counter(
+    "grpc_server_handled_total",
+    "RPCs completed on the server, regardless of success or failure.",
+    ["grpc_type", "grpc_service", "grpc_method", "grpc_code"],
+)
+GRPC_HANDLING = Histogram(
+    "grpc_server_handling_seconds",
+    "Response latency of RPCs handled by the server, seconds.",
+    ["grpc_type", "grpc_service", "grpc_method"],
+    buckets=LATENCY_BUCKETS,
+)
+CAPABILITY_CALLS = Counter(
+    "vipro_capability_calls_total",
+    "Capability calls by capability, tenant and status code.",
+    ["capability", "tenant", "grpc_code"],
+)
+
+
+def split_method(full_method: str) -> tuple[str, str]:
+    """'/pkg.Service/Method' -> ('pkg.Service', 'Method')."""
+    _, service, method = full_method.split("/", 2) if full_method.count("/") >= 2 else ("", "", "")
+    return service or "unknown", method or "unknown"
+
+
+def rpc_type(handler: grpc.RpcMethodHandler | None) -> str:
+    """gRPC type label: unary, client_stream, server_stream or bidi_stream."""
+    if handler is None:
+        return "unary"
+    if handler.request_streaming and handler.response_streaming:
+        return "bidi_stream"
+    if handler.request_streaming:
+        return "client_stream"
+    if handler.response_streaming:
+        return "server_stream"
+    return "unary"
+
+
+class RpcObservation:
+    """Records one RPC: `started` on creation, `handled`/`handling_seconds` on `finish()`."""
+
+    __slots__ = ("_done", "_labels", "_t0")
+
+    def __init__(self, grpc_type: str, full_method: str):
+        service, method = split_method(full_method)
+        self._labels = (grpc_type, service, method)
+        self._t0 = time.perf_counter()
+        self._done = False
+        GRPC_STARTED.labels(*self._labels).inc()
+
+    def finish(self, code: grpc.StatusCode) -> None:
+        """Record the outcome once; later calls are ignored."""
+        if self._done:
+            return
+        self._done = True
+        GRPC_HANDLED.labels(*self._labels, code.name).inc()
+        GRPC_HANDLING.labels(*self._labels).observe(time.perf_counter() - self._t0)
+
+
+def serve_metrics(port: int, addr: str = "127.0.0.1") -> int:
+    """Serve /metrics over HTTP on `addr:port` (0 picks a free port); returns the port."""
+    server, _thread = start_http_server(port, addr=addr)
+    return server.server_port

@@ -1,0 +1,140 @@
+"""Check a request against the limits written into its proto contract.
+
+Limits are `(vipro.v1.rules)` field options and `(vipro.v1.oneof_required)` oneof options (see
+protos/vipro/v1/options.proto). Checking them from descriptors means every server, for every RPC,
+enforces exactly what the contract documents, whether or not the RPC is implemented yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from vipro.v1 import options_pb2
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: `field` is a dotted path such as "image.inline" or "boxes[2].width"."""
+
+    field: str
+    description: str
+
+
+def validate(message: Message, max_depth: int = 32) -> list[Violation]:
+    """Return every rule `message` breaks, recursing into set sub-messages.
+
+    Args:
+        message: a request message.
+        max_depth: nesting guard; deeper messages are reported as a violation, not recursed.
+
+    Returns:
+        The violations, in field order; empty when the message is valid.
+    """
+    out: list[Violation] = []
+    _check(message, "", out, max_depth)
+    return out
+
+
+def _rules(field: FieldDescriptor) -> options_pb2.FieldRules | None:
+    opts = field.GetOptions()
+    if opts.HasExtension(options_pb2.rules):
+        return opts.Extensions[options_pb2.rules]
+    return None
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _check(message: Message, prefix: str, out: list[Violation], depth: int) -> None:
+    if depth <= 0:
+        out.append(Violation(prefix or "(root)", "message nested too deeply"))
+        return
+    desc: Descriptor = message.DESCRIPTOR
+    for oneof in desc.oneofs:
+        if (
+            oneof.GetOptions().Extensions[options_pb2.oneof_required]
+            and message.WhichOneof(oneof.name) is None
+        ):
+            choices = ", ".join(f.name for f in oneof.fields)
+            out.append(Violation(_join(prefix, oneof.name), f"one of {choices} is required"))
+    for field in desc.fields:
+        path = _join(prefix, field.name)
+        rules = _rules(field)
+        if rules is not None:
+            _check_rules(message, field, rules, path, out)
+        _recurse(message, field, path, out, depth)
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    return field.label == FieldDescriptor.LABEL_REPEATED
+
+
+def _is_set(message: Message, field: FieldDescriptor) -> bool:
+    value = getattr(message, field.name)
+    if _is_repeated(field):
+        return len(value) > 0
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        return message.HasField(field.name)
+    if field.has_presence:
+        return message.HasField(field.name)
+    return bool(value)
+
+
+def _check_rules(
+    message: Message,
+    field: FieldDescriptor,
+    rules: options_pb2.FieldRules,
+    path: str,
+    out: list[Violation],
+) -> None:
+    value = getattr(message, field.name)
+    if rules.required and not _is_set(message, field):
+        out.append(Violation(path, "is required"))
+        return
+    if _is_repeated(field):
+        if rules.max_items and len(value) > rules.max_items:
+            out.append(Violation(path, f"has {len(value)} items, at most {rules.max_items}"))
+        if field.type == FieldDescriptor.TYPE_MESSAGE or field.message_type is not None:
+            return
+        values = list(value)
+    else:
+        values = [value]
+    for i, item in enumerate(values):
+        item_path = f"{path}[{i}]" if _is_repeated(field) else path
+        _check_scalar(item, rules, item_path, out)
+
+
+def _check_scalar(value: object, rules: options_pb2.FieldRules, path: str, out: list[Violation]):
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        if rules.HasField("min") and value < rules.min:
+            out.append(Violation(path, f"is {value:g}, must be >= {rules.min:g}"))
+        if rules.HasField("max") and value > rules.max:
+            out.append(Violation(path, f"is {value:g}, must be <= {rules.max:g}"))
+    elif isinstance(value, str | bytes) and rules.max_length and len(value) > rules.max_length:
+        unit = "bytes" if isinstance(value, bytes) else "characters"
+        out.append(Violation(path, f"has {len(value)} {unit}, at most {rules.max_length}"))
+
+
+def _recurse(
+    message: Message, field: FieldDescriptor, path: str, out: list[Violation], depth: int
+) -> None:
+    if field.type != FieldDescriptor.TYPE_MESSAGE:
+        return
+    value = getattr(message, field.name)
+    if field.message_type.GetOptions().map_entry:
+        entry_value = field.message_type.fields_by_name["value"]
+        if entry_value.type == FieldDescriptor.TYPE_MESSAGE:
+            for key in value:
+                _check(value[key], f"{path}[{key!r}]", out, depth - 1)
+        return
+    if _is_repeated(field):
+        for i, item in enumerate(value):
+            _check(item, f"{path}[{i}]", out, depth - 1)
+    elif message.HasField(field.name):
+        _check(value, path, out, depth - 1)

@@ -1,0 +1,1 @@
+"""Capability services, one package per family."""

@@ -1,0 +1,1 @@
+"""Editing family: convert, erase, extend, composite, insert (vipro.v1.EditingService)."""
