@@ -1,0 +1,294 @@
+"""Forwarding capability calls to service instances without re-serialising them.
+
+`Proxy` is a generic RPC handler: for any method the registry knows, it returns a handler whose
+request and response are raw bytes, so the gateway never parses a payload. Unary and
+server-streaming calls to idempotent methods are retried on another instance when one answers
+UNAVAILABLE before sending anything; deadlines propagate (a default applies when the caller set
+none); tenant and request id travel in headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+from google.protobuf import descriptor_pool
+
+from common import logs
+from common.client import CHANNEL_OPTIONS
+from common.errors import Unimplemented, abort_async
+from common.interceptor import header
+from common.internal import (
+    INTERNAL_TOKEN_HEADER,
+    JOB_HEADER,
+    STAGE_HEADER,
+    TENANT_HEADER,
+    VERSION_HEADER,
+)
+from common.metrics import CAPABILITY_CALLS, split_method
+from common.provider import is_idempotent
+from gateway.metrics import RETRIES, UPSTREAM_CALLS, UPSTREAM_IN_FLIGHT, UPSTREAM_SECONDS
+from gateway.routing import Route, Router
+
+log = logging.getLogger(__name__)
+
+# Headers never forwarded: credentials (the gateway vouches for the tenant instead), the mesh's
+# own identity headers (a caller must not forge them), and HTTP/2 pseudo-headers.
+_DROPPED = {"x-api-key", INTERNAL_TOKEN_HEADER, TENANT_HEADER, JOB_HEADER, "grpc-timeout"}
+
+
+class MethodShape:
+    """Cardinality and idempotency of a method, from the registry or the descriptor pool."""
+
+    __slots__ = ("client_streaming", "idempotent", "server_streaming")
+
+    def __init__(self, client_streaming: bool, server_streaming: bool, idempotent: bool):
+        self.client_streaming = client_streaming
+        self.server_streaming = server_streaming
+        self.idempotent = idempotent
+
+
+class Proxy(grpc.GenericRpcHandler):
+    """Generic handler forwarding every capability method the registry knows.
+
+    Args:
+        router: picks instances.
+        default_deadline: seconds allowed when the caller sets no deadline.
+        retry_attempts: most instances tried for one idempotent call.
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        default_deadline: float = 60.0,
+        retry_attempts: int = 3,
+    ):
+        self.router = router
+        self.default_deadline = default_deadline
+        self.retry_attempts = max(1, retry_attempts)
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    # Handler lookup ----------------------------------------------------------------------
+    def shape(self, method: str) -> MethodShape | None:
+        """How `method` is called, or None when nothing knows it."""
+        decl = self.router.declaration(method)
+        if decl is not None:
+            return MethodShape(decl.client_streaming, decl.server_streaming, decl.idempotent)
+        service, _, rpc = method.lstrip("/").partition("/")
+        try:
+            md = descriptor_pool.Default().FindServiceByName(service).methods_by_name[rpc]
+        except KeyError:
+            return None
+        return MethodShape(md.client_streaming, md.server_streaming, is_idempotent(md))
+
+    def service(self, handler_call_details):
+        method = handler_call_details.method
+        shape = self.shape(method)
+        if shape is None:
+            service, _, rpc = method.lstrip("/").partition("/")
+            error = Unimplemented(f"{service}/{rpc}", "is not served by any registered instance")
+
+            async def unknown(_request, context):
+                await abort_async(context, error)
+
+            return grpc.unary_unary_rpc_method_handler(unknown)
+        if shape.client_streaming and shape.server_streaming:
+            return grpc.stream_stream_rpc_method_handler(self._stream_stream(method))
+        if shape.client_streaming:
+            return grpc.stream_unary_rpc_method_handler(self._stream_unary(method))
+        if shape.server_streaming:
+            return grpc.unary_stream_rpc_method_handler(self._unary_stream(method, shape))
+        return grpc.unary_unary_rpc_method_handler(self._unary_unary(method, shape))
+
+    # Plumbing ----------------------------------------------------------------------------
+    def channel(self, address: str) -> grpc.aio.Channel:
+        """A pooled channel to an instance."""
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            self._channels[address] = channel
+        return channel
+
+    def outgoing_metadata(self, context: grpc.aio.ServicerContext, job_id: str = ""):
+        """Caller's headers minus credentials, plus tenant, request id and internal token."""
+        forwarded = [
+            (k, v)
+            for k, v in context.invocation_metadata() or ()
+            if k not in _DROPPED and not k.startswith(":") and k != logs.REQUEST_ID_HEADER
+        ]
+        forwarded.append((TENANT_HEADER, logs.tenant.get()))
+        forwarded.append((logs.REQUEST_ID_HEADER, logs.request_id.get()))
+        if job_id:
+            forwarded.append((JOB_HEADER, job_id))
+        return tuple(forwarded)
+
+    def timeout(self, context: grpc.aio.ServicerContext) -> float:
+        remaining = context.time_remaining()
+        return self.default_deadline if remaining is None else max(remaining, 0.0)
+
+    def pick(self, method: str, metadata, exclude: frozenset[str]) -> Route:
+        return self.router.pick(
+            method, header(metadata, VERSION_HEADER), header(metadata, STAGE_HEADER), exclude
+        )
+
+    def _record(self, route: Route, method: str, code: grpc.StatusCode, t0: float) -> None:
+        service, rpc = split_method(method)
+        UPSTREAM_CALLS.labels(route.instance_id, service, rpc, code.name).inc()
+        UPSTREAM_SECONDS.labels(route.instance_id).observe(time.perf_counter() - t0)
+        CAPABILITY_CALLS.labels(route.capability, logs.tenant.get(), code.name).inc()
+
+    def _enter(self, route: Route) -> float:
+        self.router.begin(route)
+        UPSTREAM_IN_FLIGHT.labels(route.instance_id).inc()
+        return time.perf_counter()
+
+    def _exit(self, route: Route, method: str, code: grpc.StatusCode, t0: float) -> None:
+        self.router.end(route, reachable=code != grpc.StatusCode.UNAVAILABLE)
+        UPSTREAM_IN_FLIGHT.labels(route.instance_id).dec()
+        self._record(route, method, code, t0)
+
+    # Calls -------------------------------------------------------------------------------
+    async def invoke(
+        self,
+        method: str,
+        request: bytes,
+        metadata: tuple,
+        timeout: float,
+        idempotent: bool,
+    ) -> bytes:
+        """Forward one unary call; retries idempotent calls on UNAVAILABLE.
+
+        Used by the unary handler and by jobs and productions inside the gateway.
+
+        Raises:
+            grpc.aio.AioRpcError: the instance's final answer when it is an error.
+            ServiceError: no instance could be chosen.
+        """
+        deadline = time.monotonic() + timeout
+        tried: frozenset[str] = frozenset()
+        attempts = self.retry_attempts if idempotent else 1
+        while True:
+            route = self.pick(method, metadata, tried)
+            t0 = self._enter(route)
+            code = grpc.StatusCode.OK
+            try:
+                call = self.channel(route.address).unary_unary(method)
+                return await call(
+                    request, metadata=metadata, timeout=max(deadline - time.monotonic(), 0.001)
+                )
+            except grpc.aio.AioRpcError as err:
+                code = err.code()
+                tried = tried | {route.instance_id}
+                if (
+                    code != grpc.StatusCode.UNAVAILABLE
+                    or len(tried) >= attempts
+                    or time.monotonic() >= deadline
+                ):
+                    raise
+                RETRIES.labels(route.capability).inc()
+                log.info("retrying on another instance", extra={"instance": route.instance_id})
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            finally:
+                self._exit(route, method, code, t0)
+
+    def _unary_unary(self, method: str, shape: MethodShape):
+        async def handle(request: bytes, context):
+            try:
+                return await self.invoke(
+                    method,
+                    request,
+                    self.outgoing_metadata(context),
+                    self.timeout(context),
+                    shape.idempotent,
+                )
+            except grpc.aio.AioRpcError as err:
+                await _relay_error(context, err)
+
+        return handle
+
+    def _unary_stream(self, method: str, shape: MethodShape):
+        async def handle(request: bytes, context) -> AsyncIterator[bytes]:
+            metadata = self.outgoing_metadata(context)
+            timeout = self.timeout(context)
+            tried: frozenset[str] = frozenset()
+            attempts = self.retry_attempts if shape.idempotent else 1
+            while True:
+                route = self.pick(method, metadata, tried)
+                t0 = self._enter(route)
+                code, sent = grpc.StatusCode.OK, False
+                try:
+                    call = self.channel(route.address).unary_stream(method)(
+                        request, metadata=metadata, timeout=timeout
+                    )
+                    async for response in call:
+                        sent = True
+                        yield response
+                    return
+                except grpc.aio.AioRpcError as err:
+                    code = err.code()
+                    tried = tried | {route.instance_id}
+                    if code != grpc.StatusCode.UNAVAILABLE or sent or len(tried) >= attempts:
+                        await _relay_error(context, err)
+                    RETRIES.labels(route.capability).inc()
+                finally:
+                    self._exit(route, method, code, t0)
+
+        return handle
+
+    def _stream_unary(self, method: str):
+        async def handle(request_iterator, context):
+            metadata = self.outgoing_metadata(context)
+            route = self.pick(method, metadata, frozenset())
+            t0 = self._enter(route)
+            code = grpc.StatusCode.OK
+            try:
+                call = self.channel(route.address).stream_unary(method)
+                return await call(
+                    request_iterator, metadata=metadata, timeout=self.timeout(context)
+                )
+            except grpc.aio.AioRpcError as err:
+                code = err.code()
+                await _relay_error(context, err)
+            finally:
+                self._exit(route, method, code, t0)
+
+        return handle
+
+    def _stream_stream(self, method: str):
+        async def handle(request_iterator, context) -> AsyncIterator[bytes]:
+            metadata = self.outgoing_metadata(context)
+            route = self.pick(method, metadata, frozenset())
+            t0 = self._enter(route)
+            code = grpc.StatusCode.OK
+            try:
+                call = self.channel(route.address).stream_stream(method)(
+                    request_iterator, metadata=metadata, timeout=self.timeout(context)
+                )
+                async for response in call:
+                    yield response
+            except grpc.aio.AioRpcError as err:
+                code = err.code()
+                await _relay_error(context, err)
+            finally:
+                self._exit(route, method, code, t0)
+
+        return handle
+
+    async def close(self) -> None:
+        """Close pooled channels."""
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+
+async def _relay_error(context: grpc.aio.ServicerContext, err: grpc.aio.AioRpcError) -> None:
+    """Answer the caller with the instance's status, details included."""
+    trailing = tuple(
+        (k, v) for k, v in (err.trailing_metadata() or ()) if k == "grpc-status-details-bin"
+    )
+    await context.abort(err.code(), err.details() or "", trailing_metadata=trailing)

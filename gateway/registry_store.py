@@ -1,0 +1,153 @@
+"""The embedded registry: instances with TTL leases, kept in memory and persisted to SQLite.
+
+State survives a gateway restart: instances read back from SQLite get a fresh lease, so they keep
+receiving traffic if they are alive and heartbeat in time, and drop out if they are not.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from common.errors import NotFound, ServiceError, abort_async
+from vipro.v1 import registry_pb2, registry_pb2_grpc
+
+
+@dataclass
+class _Lease:
+    instance: registry_pb2.Instance
+    ttl: float
+    last_heartbeat: float  # wall clock, seconds
+
+    def alive(self, now: float) -> bool:
+        return now - self.last_heartbeat <= self.ttl
+
+
+class RegistryStore:
+    """In-process `common.registry.Registry` with SQLite persistence.
+
+    Args:
+        path: SQLite file.
+        default_ttl: lease length when a registration asks for 0, seconds.
+        clock: wall-clock source (tests pass a fake).
+    """
+
+    def __init__(self, path: Path, default_ttl: int = 10, clock=time.time):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS instances (id TEXT PRIMARY KEY, ttl REAL, instance BLOB)"
+        )
+        self._default_ttl = default_ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._version = 0
+        self._alive_ids: frozenset[str] = frozenset()
+        now = clock()
+        self._leases: dict[str, _Lease] = {
+            row[0]: _Lease(registry_pb2.Instance.FromString(row[2]), row[1], now)
+            for row in self._db.execute("SELECT id, ttl, instance FROM instances")
+        }
+
+    # Registry interface ----------------------------------------------------------------
+    def register(self, instance: registry_pb2.Instance, ttl_seconds: int = 0) -> int:
+        ttl = ttl_seconds or self._default_ttl
+        stored = registry_pb2.Instance()
+        stored.CopyFrom(instance)
+        stored.ClearField("healthy")
+        stored.ClearField("last_heartbeat_time")
+        with self._lock:
+            self._leases[instance.instance_id] = _Lease(stored, ttl, self._clock())
+            self._db.execute(
+                "INSERT OR REPLACE INTO instances VALUES (?, ?, ?)",
+                (instance.instance_id, ttl, stored.SerializeToString()),
+            )
+            self._version += 1
+        return ttl
+
+    def heartbeat(self, instance_id: str) -> None:
+        with self._lock:
+            lease = self._leases.get(instance_id)
+            if lease is None:
+                raise NotFound("instance", instance_id)
+            lease.last_heartbeat = self._clock()
+
+    def deregister(self, instance_id: str) -> bool:
+        with self._lock:
+            removed = self._leases.pop(instance_id, None) is not None
+            self._db.execute("DELETE FROM instances WHERE id = ?", (instance_id,))
+            if removed:
+                self._version += 1
+        return removed
+
+    def instances(self, service: str = "") -> list[registry_pb2.Instance]:
+        now = self._clock()
+        out = []
+        with self._lock:
+            leases = list(self._leases.values())
+        for lease in leases:
+            if service and service not in lease.instance.services:
+                continue
+            inst = registry_pb2.Instance()
+            inst.CopyFrom(lease.instance)
+            inst.healthy = lease.alive(now)
+            stamp = Timestamp()
+            stamp.FromNanoseconds(int(lease.last_heartbeat * 1e9))
+            inst.last_heartbeat_time.CopyFrom(stamp)
+            out.append(inst)
+        return sorted(out, key=lambda i: i.instance_id)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # Gateway view ----------------------------------------------------------------------
+    def version(self) -> int:
+        """A number that changes whenever the instance set or anyone's health changes."""
+        alive = frozenset(i for i, lease in self._leases.items() if lease.alive(self._clock()))
+        if alive != self._alive_ids:
+            with self._lock:
+                self._alive_ids = alive
+                self._version += 1
+        return self._version
+
+    def purge(self, older_than_seconds: float) -> list[str]:
+        """Forget instances whose lease lapsed more than `older_than_seconds` ago."""
+        now = self._clock()
+        stale = [
+            i
+            for i, lease in list(self._leases.items())
+            if now - lease.last_heartbeat > lease.ttl + older_than_seconds
+        ]
+        for instance_id in stale:
+            self.deregister(instance_id)
+        return stale
+
+
+class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
+    """vipro.v1.RegistryService over a RegistryStore (asyncio server)."""
+
+    def __init__(self, store: RegistryStore):
+        self.store = store
+
+    async def Register(self, request, context):
+        ttl = self.store.register(request.instance, request.ttl_seconds)
+        return registry_pb2.RegisterResponse(ttl_seconds=int(ttl))
+
+    async def Heartbeat(self, request, context):
+        try:
+            self.store.heartbeat(request.instance_id)
+        except ServiceError as err:
+            await abort_async(context, err)
+        return registry_pb2.HeartbeatResponse()
+
+    async def Deregister(self, request, context):
+        return registry_pb2.DeregisterResponse(removed=self.store.deregister(request.instance_id))
+
+    async def ListInstances(self, request, context):
+        return registry_pb2.ListInstancesResponse(instances=self.store.instances(request.service))
