@@ -20,7 +20,6 @@ registration with heartbeats, and a graceful drain on SIGTERM.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
@@ -35,7 +34,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import numpy as np
-from google.protobuf import descriptor_pool, message_factory
+from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -43,6 +42,7 @@ from grpc_reflection.v1alpha import reflection
 
 from common import logs, media
 from common.client import CHANNEL_OPTIONS, AssetClient, internal_headers
+from common.contracts import family_service, find_service, is_idempotent
 from common.errors import InvalidArgument, NotFound, ServiceError, Unimplemented
 from common.interceptor import ServerInterceptor, header
 from common.internal import JOB_HEADER
@@ -61,26 +61,6 @@ STAGES = {
     "ga": registry_pb2.STAGE_GA,
     "deprecated": registry_pb2.STAGE_DEPRECATED,
 }
-
-
-def family_service(family: str) -> str:
-    """Full gRPC service name of a family: "editing" -> "vipro.v1.EditingService"."""
-    return f"vipro.v1.{family[:1].upper()}{family[1:]}Service"
-
-
-def find_service(full_name: str) -> ServiceDescriptor:
-    """Descriptor of a service, importing `vipro.v1.<family>_pb2` when needed.
-
-    Raises:
-        KeyError: no such service in the descriptor pool.
-    """
-    pool = descriptor_pool.Default()
-    try:
-        return pool.FindServiceByName(full_name)
-    except KeyError:
-        short = full_name.rsplit(".", 1)[-1].removesuffix("Service").lower()
-        importlib.import_module(f"vipro.v1.{short}_pb2")
-        return pool.FindServiceByName(full_name)
 
 
 @dataclass(frozen=True)
@@ -146,17 +126,6 @@ def capability(
         return Capability(name, function, version, stage, description)
 
     return wrap
-
-
-def is_idempotent(md: MethodDescriptor) -> bool:
-    """Whether the method's contract says repeating it is safe."""
-    from google.protobuf import descriptor_pb2
-
-    level = md.GetOptions().idempotency_level
-    return level in (
-        descriptor_pb2.MethodOptions.IDEMPOTENT,
-        descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
-    )
 
 
 @dataclass

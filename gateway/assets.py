@@ -27,6 +27,7 @@ from common import logs
 from common.errors import DataLoss, InvalidArgument, NotFound, ResourceExhausted
 from gateway.config import AssetLimits
 from gateway.metrics import ASSET_BYTES
+from gateway.paging import next_token, page_offset
 from vipro.v1 import assets_pb2, assets_pb2_grpc
 
 CHUNK_BYTES = 1 << 20
@@ -285,26 +286,14 @@ class AssetServicer(assets_pb2_grpc.AssetServiceServicer):
 
     async def ListAssets(self, request, context):
         size = request.page_size or 100
-        offset = _page_offset(request.page_token)
+        offset = page_offset(request.page_token)
         items = self.store.list(logs.tenant.get(), size + 1, offset)
-        token = str(offset + size) if len(items) > size else ""
-        return assets_pb2.ListAssetsResponse(assets=items[:size], next_page_token=token)
+        return assets_pb2.ListAssetsResponse(
+            assets=items[:size], next_page_token=next_token(offset, size, len(items))
+        )
 
     async def DeleteAsset(self, request, context):
         parse_asset_id(request.asset_id)
         return assets_pb2.DeleteAssetResponse(
             deleted=self.store.delete(logs.tenant.get(), request.asset_id)
         )
-
-
-def _page_offset(token: str) -> int:
-    """Offset encoded in a page token.
-
-    Raises:
-        InvalidArgument: the token is not one this server gave out.
-    """
-    if not token:
-        return 0
-    if not token.isdigit():
-        raise InvalidArgument.field("page_token", "is not a token from a previous page")
-    return int(token)

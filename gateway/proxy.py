@@ -15,10 +15,10 @@ import time
 from collections.abc import AsyncIterator
 
 import grpc
-from google.protobuf import descriptor_pool
 
 from common import logs
 from common.client import CHANNEL_OPTIONS
+from common.contracts import capability_name, find_method, is_idempotent
 from common.errors import Unimplemented, abort_async
 from common.interceptor import header
 from common.internal import (
@@ -29,7 +29,6 @@ from common.internal import (
     VERSION_HEADER,
 )
 from common.metrics import CAPABILITY_CALLS, split_method
-from common.provider import is_idempotent
 from gateway.metrics import RETRIES, UPSTREAM_CALLS, UPSTREAM_IN_FLIGHT, UPSTREAM_SECONDS
 from gateway.routing import Route, Router
 
@@ -77,10 +76,8 @@ class Proxy(grpc.GenericRpcHandler):
         decl = self.router.declaration(method)
         if decl is not None:
             return MethodShape(decl.client_streaming, decl.server_streaming, decl.idempotent)
-        service, _, rpc = method.lstrip("/").partition("/")
-        try:
-            md = descriptor_pool.Default().FindServiceByName(service).methods_by_name[rpc]
-        except KeyError:
+        md = find_method(method)
+        if md is None:
             return None
         return MethodShape(md.client_streaming, md.server_streaming, is_idempotent(md))
 
@@ -88,8 +85,9 @@ class Proxy(grpc.GenericRpcHandler):
         method = handler_call_details.method
         shape = self.shape(method)
         if shape is None:
-            service, _, rpc = method.lstrip("/").partition("/")
-            error = Unimplemented(f"{service}/{rpc}", "is not served by any registered instance")
+            error = Unimplemented(
+                capability_name(method), "is not served by any registered instance"
+            )
 
             async def unknown(_request, context):
                 await abort_async(context, error)

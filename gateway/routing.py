@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from common.contracts import capability_name
 from common.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -152,8 +153,8 @@ class Router:
             InvalidArgument: unknown stage name.
         """
         index = self._refresh()
-        service, _, rpc = method.lstrip("/").partition("/")
-        capability = f"{service.rsplit('.', 1)[-1].removesuffix('Service').lower()}.{rpc}"
+        service = method.lstrip("/").partition("/")[0]
+        capability = capability_name(method)
         entries = index.by_method.get(method)
         if not entries:
             # No instance declares it: let an instance of the service answer (it validates the

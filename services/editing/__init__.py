@@ -1,1 +1,4 @@
-"""Editing family: convert, erase, extend, composite, insert (vipro.v1.EditingService)."""
+"""Editing family: convert, erase, extend, composite, insert.
+
+Serves vipro.v1.EditingService.
+"""

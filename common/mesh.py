@@ -1,0 +1,290 @@
+"""Start and stop a whole ViPro mesh on this machine: gateway plus service processes.
+
+State lives in a home folder (default ``.vipro``): configuration, an API key for the local
+tenant, SQLite databases, assets, one log file per process, and ``mesh.json`` naming the
+processes, their pids and ports. `vipro up/down/status`, `make demo`, the integration tests and
+the benchmarks all use this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import grpc
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from common.registry.embedded import EmbeddedRegistryClient
+
+FAMILIES = ("editing", "segmentation", "generation", "enhancement", "manufacturing", "search")
+DEMO_TENANT = "local"
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ProcessInfo:
+    """A process of the mesh."""
+
+    name: str
+    pid: int
+    port: int
+    metrics_port: int
+    log: str
+    argv: list[str] = field(default_factory=list)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); reap it if it is ours.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def wait_serving(address: str, timeout: float = 30.0, service: str = "") -> None:
+    """Block until the gRPC health service at `address` reports SERVING.
+
+    Raises:
+        TimeoutError: not serving within `timeout` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{address} not serving after {timeout:.0f} s")
+            time.sleep(0.1)
+
+
+class Mesh:
+    """A local mesh rooted in `home`.
+
+    Args:
+        home: state folder.
+        gateway_port: gRPC port of the gateway (0 picks a free one).
+        metrics_port: gateway metrics port (0 picks a free one).
+        python: interpreter for the processes.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        gateway_port: int = 50051,
+        metrics_port: int = 9400,
+        python: str = sys.executable,
+    ):
+        self.home = home.resolve()
+        self.gateway_port = gateway_port or free_port()
+        self.metrics_port = metrics_port or free_port()
+        self.python = python
+        self.processes: dict[str, ProcessInfo] = {}
+        self._load()
+
+    # Files -------------------------------------------------------------------------------
+    @property
+    def state_file(self) -> Path:
+        return self.home / "mesh.json"
+
+    @property
+    def gateway_address(self) -> str:
+        return f"127.0.0.1:{self.gateway_port}"
+
+    @property
+    def api_key(self) -> str:
+        """The local tenant's API key (created on first use)."""
+        return (self.home / "api_key").read_text().strip()
+
+    @property
+    def internal_token(self) -> str:
+        return (self.home / "internal_token").read_text().strip()
+
+    def _load(self) -> None:
+        if self.state_file.exists():
+            raw = json.loads(self.state_file.read_text())
+            self.gateway_port = raw["gateway_port"]
+            self.metrics_port = raw["metrics_port"]
+            self.processes = {p["name"]: ProcessInfo(**p) for p in raw["processes"]}
+
+    def _save(self) -> None:
+        self.state_file.write_text(
+            json.dumps(
+                {
+                    "gateway_port": self.gateway_port,
+                    "metrics_port": self.metrics_port,
+                    "processes": [asdict(p) for p in self.processes.values()],
+                },
+                indent=2,
+            )
+        )
+
+    def write_config(self, extra: dict | None = None, tenants: dict | None = None) -> Path:
+        """Write gateway.yaml, api_keys.yaml, the local API key and the internal token."""
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        for name in ("api_key", "internal_token"):
+            path = self.home / name
+            if not path.exists():
+                path.write_text(secrets.token_hex(20 if name == "api_key" else 24))
+                path.chmod(0o600)
+        keys = tenants or {DEMO_TENANT: {"keys": [self.api_key], "rate_per_second": 0}}
+        (self.home / "api_keys.yaml").write_text(yaml.safe_dump({"tenants": keys}))
+        config = {
+            "host": "127.0.0.1",
+            "port": self.gateway_port,
+            "metrics_port": self.metrics_port,
+            "state_dir": str(self.home / "gateway"),
+            "api_keys_file": str(self.home / "api_keys.yaml"),
+            "internal_token_file": str(self.home / "internal_token"),
+        }
+        config.update(extra or {})
+        path = self.home / "gateway.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    # Processes ---------------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["VIPRO_INTERNAL_TOKEN"] = self.internal_token
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _spawn(self, name: str, argv: list[str], port: int, metrics_port: int) -> ProcessInfo:
+        log_path = self.home / "logs" / f"{name}.log"
+        with open(log_path, "ab") as log_file:
+            proc = subprocess.Popen(
+                argv,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=self._env(),
+                cwd=Path(__file__).resolve().parent.parent,
+                start_new_session=True,
+            )
+        info = ProcessInfo(name, proc.pid, port, metrics_port, str(log_path), argv)
+        self.processes[name] = info
+        self._save()
+        return info
+
+    def start_gateway(self, config_extra: dict | None = None, tenants: dict | None = None):
+        """Start the gateway and wait until it serves."""
+        config = self.write_config(config_extra, tenants)
+        info = self._spawn(
+            "gateway",
+            [self.python, "-m", "gateway", "--config", str(config)],
+            self.gateway_port,
+            self.metrics_port,
+        )
+        wait_serving(self.gateway_address)
+        return info
+
+    def start_service(
+        self, family: str, name: str = "", module: str = "", wait: bool = True
+    ) -> ProcessInfo:
+        """Start a service process registered with the gateway's embedded registry.
+
+        Args:
+            family: the family package under services/.
+            name: process name (default: the family; give another for a second instance).
+            module: module to run instead of services.<family>.
+            wait: block until it serves and is registered.
+        """
+        name = name or family
+        port, metrics_port = free_port(), free_port()
+        argv = [
+            self.python,
+            "-m",
+            module or f"services.{family}",
+            "--port",
+            str(port),
+            "--metrics-port",
+            str(metrics_port),
+            "--registry",
+            f"embedded://{self.gateway_address}",
+        ]
+        info = self._spawn(name, argv, port, metrics_port)
+        if wait:
+            address = f"127.0.0.1:{port}"
+            wait_serving(address)
+            self.wait_registered(address)
+        return info
+
+    def wait_registered(self, address: str, timeout: float = 20.0) -> None:
+        """Block until an instance at `address` is registered and healthy."""
+        client = EmbeddedRegistryClient(self.gateway_address, self.internal_token)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if any(i.address == address and i.healthy for i in client.instances()):
+                    return
+                time.sleep(0.1)
+        finally:
+            client.close()
+        raise TimeoutError(f"{address} did not register within {timeout:.0f} s")
+
+    def up(self, families: tuple[str, ...] = FAMILIES, config_extra: dict | None = None) -> None:
+        """Start the gateway and one instance of each family."""
+        if "gateway" not in self.processes or not _alive(self.processes["gateway"].pid):
+            self.start_gateway(config_extra)
+        for family in families:
+            info = self.processes.get(family)
+            if info is None or not _alive(info.pid):
+                self.start_service(family, wait=False)
+        for family in families:
+            info = self.processes[family]
+            address = f"127.0.0.1:{info.port}"
+            wait_serving(address)
+            self.wait_registered(address)
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        """Signal a process and wait for it to exit (SIGKILL after `timeout`)."""
+        info = self.processes.pop(name, None)
+        self._save()
+        if info is None:
+            return
+        try:
+            os.kill(info.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while _alive(info.pid):
+            if time.monotonic() > deadline:
+                os.kill(info.pid, signal.SIGKILL)
+                deadline += timeout
+            time.sleep(0.05)
+
+    def down(self) -> None:
+        """Stop every process: services first, then the gateway."""
+        for name in [n for n in self.processes if n != "gateway"]:
+            self.stop(name)
+        self.stop("gateway")
+        self.state_file.unlink(missing_ok=True)
+
+    def status(self) -> list[tuple[ProcessInfo, bool]]:
+        """Each process and whether it is alive."""
+        return [(info, _alive(info.pid)) for info in self.processes.values()]

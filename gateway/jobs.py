@@ -1,0 +1,489 @@
+"""Jobs: any capability call run asynchronously, persisted in SQLite.
+
+A job is QUEUED when submitted, RUNNING while an instance serves it, and ends SUCCEEDED, FAILED or
+CANCELLED. The gateway never loses one: at start-up, jobs that were RUNNING when the previous
+process stopped are queued again when their capability is idempotent, and otherwise FAILED with
+the reason. Finished jobs are deleted `retention_hours` after they end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+from google.protobuf import any_pb2, message_factory
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import status_pb2
+
+from common import logs
+from common.contracts import family_service, find_method
+from common.errors import InvalidArgument, NotFound, ServiceError
+from common.validation import validate
+from gateway.config import JobSettings
+from gateway.metrics import JOBS, JOBS_FINISHED
+from gateway.paging import next_token, page_offset
+from gateway.proxy import Proxy
+from vipro.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+FINAL = (jobs_pb2.JOB_STATE_SUCCEEDED, jobs_pb2.JOB_STATE_FAILED, jobs_pb2.JOB_STATE_CANCELLED)
+_UNAVAILABLE_RETRIES = 3
+
+_COLUMNS = (
+    "id, tenant, method, request, version, stage, idempotency_key, timeout, labels, state, "
+    "progress, result, error, created, updated, expire, attempts, idempotent, request_id"
+)
+
+
+def normalize_method(method: str) -> str:
+    """ "editing.EraseVideo" or "/vipro.v1.EditingService/EraseVideo" -> the full method."""
+    if method.startswith("/"):
+        return method
+    family, _, rpc = method.partition(".")
+    if not family or not rpc:
+        raise InvalidArgument.field(
+            "method", f"{method!r} is neither /pkg.Service/Rpc nor family.Rpc"
+        )
+    return f"/{family_service(family)}/{rpc}"
+
+
+def _stamp(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp
+
+
+class JobStore:
+    """SQLite persistence of jobs; every method is a short synchronous transaction."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, tenant TEXT, method TEXT, "
+            "request BLOB, version TEXT, stage TEXT, idempotency_key TEXT, timeout REAL, "
+            "labels TEXT, state INTEGER, progress BLOB, result BLOB, error BLOB, created REAL, "
+            "updated REAL, expire REAL, attempts INTEGER, idempotent INTEGER, request_id TEXT)"
+        )
+        self.db.execute("CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs (tenant, created)")
+        self.db.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS jobs_key ON jobs (tenant, idempotency_key) "
+            "WHERE idempotency_key != ''"
+        )
+
+    def insert(self, row: dict) -> None:
+        names = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        self.db.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", tuple(row.values()))
+
+    def update(self, job_id: str, **values) -> None:
+        values["updated"] = time.time()
+        sets = ", ".join(f"{k} = ?" for k in values)
+        self.db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*values.values(), job_id))
+
+    def row(self, job_id: str, tenant: str | None = None) -> dict | None:
+        query = f"SELECT {_COLUMNS} FROM jobs WHERE id = ?"
+        args: tuple = (job_id,)
+        if tenant is not None:
+            query += " AND tenant = ?"
+            args = (job_id, tenant)
+        found = self.db.execute(query, args).fetchone()
+        return dict(zip(_COLUMNS.split(", "), found, strict=True)) if found else None
+
+    def by_key(self, tenant: str, key: str) -> dict | None:
+        found = self.db.execute(
+            "SELECT id FROM jobs WHERE tenant = ? AND idempotency_key = ?", (tenant, key)
+        ).fetchone()
+        return self.row(found[0]) if found else None
+
+    def ids_in_state(self, state: int) -> list[str]:
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT id FROM jobs WHERE state = ? ORDER BY created", (state,)
+            )
+        ]
+
+    def page(self, tenant: str, state: int, limit: int, offset: int) -> list[dict]:
+        query = f"SELECT {_COLUMNS} FROM jobs WHERE tenant = ?"
+        args: list = [tenant]
+        if state:
+            query += " AND state = ?"
+            args.append(state)
+        query += " ORDER BY created DESC, id LIMIT ? OFFSET ?"
+        names = _COLUMNS.split(", ")
+        rows = self.db.execute(query, (*args, limit, offset))
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    def counts(self) -> dict[int, int]:
+        return dict(self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+
+    def purge_expired(self, now: float) -> int:
+        cursor = self.db.execute(
+            "DELETE FROM jobs WHERE expire > 0 AND expire < ? AND state IN (?, ?, ?)", (now, *FINAL)
+        )
+        return cursor.rowcount
+
+
+def to_job(row: dict, with_result: bool = True) -> jobs_pb2.Job:
+    """The Job message of a stored row."""
+    job = jobs_pb2.Job(
+        job_id=row["id"],
+        method=row["method"],
+        state=row["state"],
+        create_time=_stamp(row["created"]),
+        update_time=_stamp(row["updated"]),
+        attempts=row["attempts"],
+        labels=json.loads(row["labels"] or "{}"),
+    )
+    if row["expire"]:
+        job.expire_time.CopyFrom(_stamp(row["expire"]))
+    if row["progress"]:
+        job.progress.ParseFromString(row["progress"])
+    if with_result and row["result"]:
+        job.result.ParseFromString(row["result"])
+    if row["error"]:
+        job.error.ParseFromString(row["error"])
+    return job
+
+
+def error_from_rpc(err: grpc.aio.AioRpcError) -> jobs_pb2.JobError:
+    """A JobError carrying an instance's status and its google.rpc details."""
+    error = jobs_pb2.JobError(code=err.code().value[0], message=err.details() or "")
+    for key, value in err.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status.FromString(value)
+            error.details.extend(status.details)
+    return error
+
+
+def error_from_service(err: ServiceError) -> jobs_pb2.JobError:
+    status = err.to_status_proto()
+    return jobs_pb2.JobError(code=status.code, message=status.message, details=status.details)
+
+
+class JobRunner:
+    """Runs queued jobs through the proxy with a fixed number of workers.
+
+    Args:
+        store: persistence.
+        proxy: forwards the calls.
+        settings: workers, retention, default timeout.
+    """
+
+    def __init__(self, store: JobStore, proxy: Proxy, settings: JobSettings):
+        self.store = store
+        self.proxy = proxy
+        self.settings = settings
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._running: dict[str, asyncio.Task] = {}
+        self._events: dict[str, asyncio.Event] = {}
+        self._workers: list[asyncio.Task] = []
+        self._stopping = False
+
+    # Life cycle --------------------------------------------------------------------------
+    def recover(self) -> None:
+        """Requeue or fail jobs the previous gateway process left RUNNING; queue QUEUED ones."""
+        for job_id in self.store.ids_in_state(jobs_pb2.JOB_STATE_RUNNING):
+            row = self.store.row(job_id)
+            if row["idempotent"]:
+                self.store.update(job_id, state=jobs_pb2.JOB_STATE_QUEUED)
+                log.info("requeued job after restart", extra={"job_id": job_id})
+            else:
+                self._finish(
+                    job_id,
+                    row["method"],
+                    jobs_pb2.JOB_STATE_FAILED,
+                    error=jobs_pb2.JobError(
+                        code=grpc.StatusCode.ABORTED.value[0],
+                        message="the gateway restarted while the job was running; its call is "
+                        "not idempotent, so it was not repeated",
+                    ),
+                )
+        for job_id in self.store.ids_in_state(jobs_pb2.JOB_STATE_QUEUED):
+            self._queue.put_nowait(job_id)
+        self._publish_counts()
+
+    def start(self) -> None:
+        """Recover, then start the workers and the retention sweeper."""
+        self.recover()
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"job-worker-{i}")
+            for i in range(self.settings.workers)
+        ]
+        self._workers.append(asyncio.create_task(self._sweeper(), name="job-sweeper"))
+
+    async def stop(self) -> None:
+        """Stop workers; running jobs stay RUNNING in the store and are recovered next start."""
+        self._stopping = True
+        for task in [*self._running.values(), *self._workers]:
+            task.cancel()
+        await asyncio.gather(*self._running.values(), *self._workers, return_exceptions=True)
+
+    # Operations --------------------------------------------------------------------------
+    def submit(self, tenant: str, request: jobs_pb2.SubmitJobRequest) -> jobs_pb2.Job:
+        """Queue a call; returns the (possibly existing, by idempotency key) job."""
+        if request.idempotency_key:
+            existing = self.store.by_key(tenant, request.idempotency_key)
+            if existing:
+                return to_job(existing)
+        method = normalize_method(request.method)
+        shape = self.proxy.shape(method)
+        if shape is None:
+            raise InvalidArgument.field("method", f"{method} is not served by any instance")
+        if shape.client_streaming or shape.server_streaming:
+            raise InvalidArgument.field("method", f"{method} is streaming; jobs run unary calls")
+        _check_request(method, request.request)
+        now = time.time()
+        job_id = uuid.uuid4().hex
+        self.store.insert(
+            {
+                "id": job_id,
+                "tenant": tenant,
+                "method": method,
+                "request": request.request.value,
+                "version": request.version,
+                "stage": request.stage,
+                "idempotency_key": request.idempotency_key,
+                "timeout": request.timeout_seconds or self.settings.default_timeout_seconds,
+                "labels": json.dumps(dict(request.labels)),
+                "state": jobs_pb2.JOB_STATE_QUEUED,
+                "progress": b"",
+                "result": b"",
+                "error": b"",
+                "created": now,
+                "updated": now,
+                "expire": 0.0,
+                "attempts": 0,
+                "idempotent": int(shape.idempotent),
+                "request_id": logs.request_id.get(),
+            }
+        )
+        self._queue.put_nowait(job_id)
+        self._publish_counts()
+        return to_job(self.store.row(job_id))
+
+    def get(self, tenant: str, job_id: str) -> jobs_pb2.Job:
+        """A job of the tenant. Raises NotFound."""
+        row = self.store.row(job_id, tenant)
+        if row is None:
+            raise NotFound("job", job_id)
+        return to_job(row)
+
+    def cancel(self, tenant: str, job_id: str) -> jobs_pb2.Job:
+        """Cancel a queued or running job; a finished job is returned unchanged."""
+        row = self.store.row(job_id, tenant)
+        if row is None:
+            raise NotFound("job", job_id)
+        if row["state"] not in FINAL:
+            self._finish(
+                job_id,
+                row["method"],
+                jobs_pb2.JOB_STATE_CANCELLED,
+                error=jobs_pb2.JobError(
+                    code=grpc.StatusCode.CANCELLED.value[0], message="cancelled by the caller"
+                ),
+            )
+            task = self._running.get(job_id)
+            if task is not None:
+                task.cancel()
+        return self.get(tenant, job_id)
+
+    def report_progress(self, job_id: str, progress: common_pb2.Progress) -> bool:
+        """Record progress from an instance; returns True when the job was cancelled."""
+        row = self.store.row(job_id)
+        if row is None:
+            raise NotFound("job", job_id)
+        if row["state"] == jobs_pb2.JOB_STATE_RUNNING:
+            self.store.update(job_id, progress=progress.SerializeToString())
+            self._notify(job_id)
+        return row["state"] == jobs_pb2.JOB_STATE_CANCELLED
+
+    async def watch(self, tenant: str, job_id: str):
+        """Yield the job now and after every change, until it reaches a final state."""
+        last = None
+        while True:
+            event = self._events.setdefault(job_id, asyncio.Event())
+            job = self.get(tenant, job_id)
+            snapshot = (job.state, job.progress.SerializeToString(), job.attempts)
+            if snapshot != last:
+                last = snapshot
+                yield job
+            if job.state in FINAL:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout=5.0)
+
+    # Internals ---------------------------------------------------------------------------
+    def _notify(self, job_id: str) -> None:
+        event = self._events.pop(job_id, None)
+        if event is not None:
+            event.set()
+
+    def _publish_counts(self) -> None:
+        counts = self.store.counts()
+        for state in jobs_pb2.JobState.values():
+            if state:
+                name = jobs_pb2.JobState.Name(state).removeprefix("JOB_STATE_").lower()
+                JOBS.labels(name).set(counts.get(state, 0))
+
+    def _finish(self, job_id: str, method: str, state: int, result=None, error=None) -> None:
+        values = {
+            "state": state,
+            "expire": time.time() + self.settings.retention_hours * 3600.0,
+        }
+        if result is not None:
+            values["result"] = result.SerializeToString()
+        if error is not None:
+            values["error"] = error.SerializeToString()
+        if state == jobs_pb2.JOB_STATE_SUCCEEDED:
+            row = self.store.row(job_id)
+            progress = common_pb2.Progress()
+            if row and row["progress"]:
+                progress.ParseFromString(row["progress"])
+            progress.fraction = 1.0
+            values["progress"] = progress.SerializeToString()
+        self.store.update(job_id, **values)
+        JOBS_FINISHED.labels(method, jobs_pb2.JobState.Name(state)).inc()
+        self._notify(job_id)
+        self._publish_counts()
+
+    async def _worker(self) -> None:
+        while True:
+            job_id = await self._queue.get()
+            row = self.store.row(job_id)
+            if row is None or row["state"] != jobs_pb2.JOB_STATE_QUEUED:
+                continue
+            self.store.update(
+                job_id, state=jobs_pb2.JOB_STATE_RUNNING, attempts=row["attempts"] + 1
+            )
+            self._notify(job_id)
+            self._publish_counts()
+            task = asyncio.create_task(self._run(row))
+            self._running[job_id] = task
+            try:
+                await task
+            except asyncio.CancelledError:
+                if self._stopping:
+                    raise
+            finally:
+                self._running.pop(job_id, None)
+
+    async def _run(self, row: dict) -> None:
+        job_id, method = row["id"], row["method"]
+        logs.request_id.set(row["request_id"] or job_id)
+        logs.tenant.set(row["tenant"])
+        metadata = [
+            ("x-vipro-tenant", row["tenant"]),
+            (logs.REQUEST_ID_HEADER, row["request_id"] or job_id),
+            ("x-vipro-job-id", job_id),
+        ]
+        if row["version"]:
+            metadata.append(("vipro-version", row["version"]))
+        if row["stage"]:
+            metadata.append(("vipro-stage", row["stage"]))
+        deadline = time.monotonic() + row["timeout"]
+        for attempt in range(_UNAVAILABLE_RETRIES + 1):
+            try:
+                reply = await self.proxy.invoke(
+                    method,
+                    row["request"],
+                    tuple(metadata),
+                    max(deadline - time.monotonic(), 0.001),
+                    bool(row["idempotent"]),
+                )
+            except (grpc.aio.AioRpcError, ServiceError) as err:
+                code = err.code() if isinstance(err, grpc.aio.AioRpcError) else err.code
+                retry = row["idempotent"] and attempt < _UNAVAILABLE_RETRIES
+                if code == grpc.StatusCode.UNAVAILABLE and retry:
+                    # No instance could take it now: wait for one to (re)appear.
+                    await asyncio.sleep(2.0**attempt)
+                    continue
+                error = (
+                    error_from_rpc(err)
+                    if isinstance(err, grpc.aio.AioRpcError)
+                    else error_from_service(err)
+                )
+                self._finish(job_id, method, jobs_pb2.JOB_STATE_FAILED, error=error)
+                return
+            result = any_pb2.Any(type_url=_output_type_url(method), value=reply)
+            self._finish(job_id, method, jobs_pb2.JOB_STATE_SUCCEEDED, result=result)
+            return
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(60.0)
+            purged = self.store.purge_expired(time.time())
+            if purged:
+                log.info("purged expired jobs", extra={"count": purged})
+                self._publish_counts()
+
+
+def _output_type_url(method: str) -> str:
+    md = find_method(method)
+    return f"type.googleapis.com/{md.output_type.full_name}" if md else ""
+
+
+def _check_request(method: str, packed: any_pb2.Any) -> None:
+    """Check the packed request's type and rules when the gateway knows the method's contract."""
+    md = find_method(method)
+    if md is None:
+        return
+    if packed.TypeName() != md.input_type.full_name:
+        raise InvalidArgument.field(
+            "request",
+            f"is a {packed.TypeName() or 'nothing'}, {method} takes {md.input_type.full_name}",
+        )
+    message = message_factory.GetMessageClass(md.input_type)()
+    try:
+        message.ParseFromString(packed.value)
+    except Exception:
+        raise InvalidArgument.field("request", "cannot be parsed") from None
+    violations = validate(message)
+    if violations:
+        raise InvalidArgument(
+            f"invalid {md.input_type.name}",
+            [type(v)(f"request.{v.field}", v.description) for v in violations],
+        )
+
+
+class JobServicer(jobs_pb2_grpc.JobServiceServicer):
+    """vipro.v1.JobService over a JobRunner (asyncio server)."""
+
+    def __init__(self, runner: JobRunner):
+        self.runner = runner
+
+    async def SubmitJob(self, request, context):
+        return jobs_pb2.SubmitJobResponse(job=self.runner.submit(logs.tenant.get(), request))
+
+    async def GetJob(self, request, context):
+        return jobs_pb2.GetJobResponse(job=self.runner.get(logs.tenant.get(), request.job_id))
+
+    async def WatchJob(self, request, context):
+        async for job in self.runner.watch(logs.tenant.get(), request.job_id):
+            yield jobs_pb2.WatchJobResponse(job=job)
+
+    async def CancelJob(self, request, context):
+        return jobs_pb2.CancelJobResponse(job=self.runner.cancel(logs.tenant.get(), request.job_id))
+
+    async def ListJobs(self, request, context):
+        size = request.page_size or 100
+        offset = page_offset(request.page_token)
+        rows = self.runner.store.page(logs.tenant.get(), request.state, size + 1, offset)
+        return jobs_pb2.ListJobsResponse(
+            jobs=[to_job(r, with_result=False) for r in rows[:size]],
+            next_page_token=next_token(offset, size, len(rows)),
+        )
+
+    async def ReportProgress(self, request, context):
+        cancelled = self.runner.report_progress(request.job_id, request.progress)
+        return jobs_pb2.ReportProgressResponse(cancelled=cancelled)

@@ -1,0 +1,423 @@
+"""Productions: a request is dispatched through a declarative recipe of capability calls.
+
+A recipe is a YAML file in the recipes directory (deploy/recipes/)::
+
+    name: general
+    type: PRODUCTION_TYPE_GENERAL
+    description: Resize every image material to each requested size.
+    params: {sizes: [{width: 800, height: 800}], fit: FIT_MODE_PAD}
+    steps:
+      - id: resize
+        capability: editing.ConvertImage
+        for_each: materials          # or product_images, or steps.<id>
+        role: ""                     # only materials of this role ("" for all images)
+        matrix: {size: ${params.sizes}}
+        request: {image: ${item.image}, width: ${size.width}, height: ${size.height}}
+        output: {name: "${item.name}-${size.width}x${size.height}", image: ${result.image}}
+
+`${path}` reads params, materials (by name), item (the for_each element), matrix variables,
+steps.<id> (a list of that step's results) and, in `output`, result; `output_each: result.x`
+makes one output per element of a result list, read as `entry`; `[*]` maps a path over a list.
+A value that is exactly one `${...}` keeps its type; otherwise it is text. Steps run as soon as
+the steps they read are done. Before anything runs, every capability is checked: a missing one
+fails the production with FAILED_PRECONDITION naming it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import yaml
+from google.protobuf import json_format, message_factory
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from common import logs
+from common.contracts import find_method
+from common.errors import FailedPrecondition, InvalidArgument, NotFound, ServiceError
+from common.internal import TENANT_HEADER
+from gateway.jobs import normalize_method
+from gateway.paging import next_token, page_offset
+from gateway.proxy import Proxy
+from vipro.v1 import production_pb2, production_pb2_grpc
+
+_REF = re.compile(r"\$\{([^}]+)\}")
+_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+|\*)\]")
+
+
+@dataclass
+class Step:
+    """One capability call (or one per for_each item and matrix combination)."""
+
+    id: str
+    capability: str
+    request: dict
+    for_each: str = ""
+    role: str = ""
+    matrix: dict = field(default_factory=dict)
+    output: dict | None = None
+    output_each: str = ""
+    needs: list[str] = field(default_factory=list)
+
+    def dependencies(self) -> set[str]:
+        """Ids of the steps this one reads."""
+        text = repr((self.request, self.for_each, self.matrix, self.output))
+        found = set(re.findall(r"steps\.([A-Za-z0-9_\-]+)", text))
+        return found | set(self.needs)
+
+
+@dataclass
+class Recipe:
+    """A production recipe (see the module docstring)."""
+
+    name: str
+    type: int
+    description: str
+    params: dict
+    steps: list[Step]
+
+    @classmethod
+    def load(cls, path: Path) -> Recipe:
+        """Parse and check a recipe file.
+
+        Raises:
+            ValueError: malformed recipe (unknown keys, unknown or cyclic step references).
+        """
+        raw = yaml.safe_load(path.read_text()) or {}
+        steps = [Step(**s) for s in raw.get("steps") or []]
+        ids = [s.id for s in steps]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"{path}: duplicate step ids")
+        for step in steps:
+            unknown = step.dependencies() - set(ids)
+            if unknown:
+                raise ValueError(f"{path}: step {step.id} reads unknown steps {sorted(unknown)}")
+        recipe = cls(
+            name=raw.get("name") or path.stem,
+            type=production_pb2.ProductionType.Value(raw["type"]),
+            description=raw.get("description", ""),
+            params=raw.get("params") or {},
+            steps=steps,
+        )
+        recipe.order()
+        return recipe
+
+    def order(self) -> list[list[Step]]:
+        """Steps in waves: each wave only reads steps of earlier waves.
+
+        Raises:
+            ValueError: the steps read each other in a cycle.
+        """
+        done: set[str] = set()
+        left = list(self.steps)
+        waves = []
+        while left:
+            wave = [s for s in left if s.dependencies() <= done]
+            if not wave:
+                raise ValueError(f"recipe {self.name}: steps {[s.id for s in left]} form a cycle")
+            waves.append(wave)
+            done |= {s.id for s in wave}
+            left = [s for s in left if s.id not in done]
+        return waves
+
+    def capabilities(self) -> list[str]:
+        """Capabilities the recipe calls, in order of first use."""
+        return list(dict.fromkeys(s.capability for s in self.steps))
+
+
+def load_recipes(directory: Path) -> dict[str, Recipe]:
+    """Every recipe of a directory, by name."""
+    recipes = {}
+    for path in sorted(directory.glob("*.yaml")):
+        recipe = Recipe.load(path)
+        recipes[recipe.name] = recipe
+    return recipes
+
+
+# Expressions --------------------------------------------------------------------------------
+def lookup(scope: Any, path: str) -> Any:
+    """Value at a dotted path with [n] indices, e.g. "steps.cut[0].cutout.rgba"; [*] maps the
+    rest of the path over a list ("steps.cut[*].cutout.rgba" is a list of images).
+
+    Raises:
+        KeyError: the path does not exist.
+    """
+    tokens = _TOKEN.findall(path.strip())
+    value = scope
+    for position, (name, index) in enumerate(tokens):
+        if name:
+            if not isinstance(value, dict) or name not in value:
+                raise KeyError(path)
+            value = value[name]
+        elif index == "*":
+            if not isinstance(value, list):
+                raise KeyError(path)
+            rest = "".join(f".{n}" if n else f"[{i}]" for n, i in tokens[position + 1 :])
+            return [lookup(v, rest) for v in value] if rest else value
+        else:
+            if not isinstance(value, list) or int(index) >= len(value):
+                raise KeyError(path)
+            value = value[int(index)]
+    return value
+
+
+def render(template: Any, scope: dict) -> Any:
+    """Substitute ${...} references in a template (dicts and lists recursively)."""
+    if isinstance(template, dict):
+        return {k: render(v, scope) for k, v in template.items()}
+    if isinstance(template, list):
+        return [render(v, scope) for v in template]
+    if not isinstance(template, str):
+        return template
+    whole = _REF.fullmatch(template.strip())
+    if whole:
+        return lookup(scope, whole.group(1))
+    return _REF.sub(lambda m: str(lookup(scope, m.group(1))), template)
+
+
+# Running ------------------------------------------------------------------------------------
+class CaseStore:
+    """Recorded productions (cases) per tenant, in SQLite."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS cases (id TEXT PRIMARY KEY, tenant TEXT, created REAL, "
+            "body BLOB)"
+        )
+
+    def put(self, tenant: str, case: production_pb2.Case) -> None:
+        self.db.execute(
+            "INSERT INTO cases VALUES (?, ?, ?, ?)",
+            (case.case_id, tenant, time.time(), case.SerializeToString()),
+        )
+
+    def get(self, tenant: str, case_id: str) -> production_pb2.Case:
+        row = self.db.execute(
+            "SELECT body FROM cases WHERE id = ? AND tenant = ?", (case_id, tenant)
+        ).fetchone()
+        if row is None:
+            raise NotFound("case", case_id)
+        return production_pb2.Case.FromString(row[0])
+
+    def page(self, tenant: str, limit: int, offset: int) -> list[production_pb2.Case]:
+        rows = self.db.execute(
+            "SELECT body FROM cases WHERE tenant = ? ORDER BY created DESC, id LIMIT ? OFFSET ?",
+            (tenant, limit, offset),
+        )
+        return [production_pb2.Case.FromString(r[0]) for r in rows]
+
+
+_DEFAULT_RECIPE = {
+    production_pb2.PRODUCTION_TYPE_GENERAL: "general",
+    production_pb2.PRODUCTION_TYPE_ASSEMBLE: "assemble",
+    production_pb2.PRODUCTION_TYPE_IMITATE: "imitate",
+    production_pb2.PRODUCTION_TYPE_SUMMARY: "summary",
+    production_pb2.PRODUCTION_TYPE_EDIT: "edit",
+    production_pb2.PRODUCTION_TYPE_EXTEND: "extend",
+    production_pb2.PRODUCTION_TYPE_ENHANCE: "enhance",
+}
+
+
+def _to_dict(message) -> dict:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+class Producer:
+    """Runs productions through the proxy.
+
+    Args:
+        recipes: by name.
+        proxy: forwards the calls.
+        cases: where cases are recorded.
+        default_deadline: seconds for a production when the caller set no deadline.
+    """
+
+    def __init__(
+        self, recipes: dict[str, Recipe], proxy: Proxy, cases: CaseStore, default_deadline: float
+    ):
+        self.recipes = recipes
+        self.proxy = proxy
+        self.cases = cases
+        self.default_deadline = default_deadline
+
+    def recipe_for(self, request: production_pb2.ProduceRequest) -> Recipe:
+        name = request.recipe or _DEFAULT_RECIPE[request.type]
+        recipe = self.recipes.get(name)
+        if recipe is None:
+            raise InvalidArgument.field("recipe", f"no recipe named {name!r}")
+        return recipe
+
+    def check_capabilities(self, recipe: Recipe) -> None:
+        """Raises FailedPrecondition naming every capability of the recipe nobody serves."""
+        missing = [
+            c
+            for c in recipe.capabilities()
+            if self.proxy.router.declaration(normalize_method(c)) is None
+        ]
+        if missing:
+            raise FailedPrecondition(
+                f"recipe {recipe.name} needs capabilities no instance serves: {', '.join(missing)}",
+                [("CAPABILITY", c) for c in missing],
+            )
+
+    async def produce(
+        self, request: production_pb2.ProduceRequest, timeout: float | None
+    ) -> production_pb2.ProduceResponse:
+        recipe = self.recipe_for(request)
+        self.check_capabilities(recipe)
+        deadline = time.monotonic() + (timeout if timeout is not None else self.default_deadline)
+        params = dict(recipe.params)
+        params.update(json_format.MessageToDict(request.params))
+        materials = [_to_dict(m) for m in request.materials]
+        scope: dict[str, Any] = {
+            "params": params,
+            "materials": {m.get("name", f"m{i}"): m for i, m in enumerate(materials)},
+            "material_list": materials,
+            "product_images": [
+                {"product_id": p.product_id, "index": i, "image": _to_dict(img)}
+                for p in request.products
+                for i, img in enumerate(p.images)
+            ],
+            "steps": {},
+        }
+        case = production_pb2.Case(case_id=uuid.uuid4().hex, type=request.type, recipe=recipe.name)
+        case.params.update(params)
+        outputs: list[dict] = []
+        for wave in recipe.order():
+            results = await asyncio.gather(
+                *(self._run_step(step, scope, deadline, case, outputs) for step in wave)
+            )
+            for step, result in zip(wave, results, strict=True):
+                scope["steps"][step.id] = result
+        response = production_pb2.ProduceResponse()
+        products = {p.product_id: p for p in request.products}
+        new_images: dict[str, list] = {}
+        for out in outputs:
+            product_id = out.pop("product_id", "")
+            material = json_format.ParseDict(out, production_pb2.Material())
+            response.materials.append(material)
+            case.outputs.append(material)
+            if product_id and material.HasField("image"):
+                new_images.setdefault(product_id, []).append(material.image)
+        for product_id, images in new_images.items():
+            product = production_pb2.Product()
+            if product_id in products:
+                product.CopyFrom(products[product_id])
+            product.product_id = product_id
+            del product.images[:]
+            product.images.extend(images)
+            response.products.append(product)
+        created = Timestamp()
+        created.GetCurrentTime()
+        case.create_time.CopyFrom(created)
+        self.cases.put(logs.tenant.get(), case)
+        response.case.CopyFrom(case)
+        return response
+
+    def _items(self, step: Step, scope: dict) -> list[Any]:
+        if not step.for_each:
+            return [None]
+        if step.for_each == "materials":
+            return [
+                m
+                for m in scope["material_list"]
+                if "image" in m and (not step.role or m.get("role") == step.role)
+            ]
+        if step.for_each == "product_images":
+            return scope["product_images"]
+        return list(lookup(scope, step.for_each))
+
+    async def _run_step(self, step: Step, scope: dict, deadline: float, case, outputs) -> list:
+        method = normalize_method(step.capability)
+        md = find_method(method)
+        axes = [render(v, scope) for v in step.matrix.values()]
+        combos = [
+            dict(zip(step.matrix, values, strict=True)) for values in itertools.product(*axes)
+        ]
+        calls = []
+        for item in self._items(step, scope):
+            for combo in combos:
+                local = {**scope, **combo, "item": item}
+                try:
+                    body = render(step.request, local)
+                except KeyError as exc:
+                    raise InvalidArgument.field(
+                        f"recipe.{step.id}", f"reads {exc.args[0]!r}, which the request lacks"
+                    ) from None
+                calls.append((local, body))
+
+        async def one(local: dict, body: dict) -> dict:
+            request = message_factory.GetMessageClass(md.input_type)()
+            try:
+                json_format.ParseDict(body, request)
+            except json_format.ParseError as exc:
+                raise InvalidArgument.field(f"recipe.{step.id}", str(exc)) from None
+            t0 = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                reply = await self.proxy.invoke(
+                    method,
+                    request.SerializeToString(),
+                    (
+                        (TENANT_HEADER, logs.tenant.get()),
+                        (logs.REQUEST_ID_HEADER, logs.request_id.get()),
+                    ),
+                    max(deadline - time.monotonic(), 0.001),
+                    True,
+                )
+            except grpc.aio.AioRpcError as err:
+                code = err.code()
+                raise ServiceError(
+                    f"step {step.id} ({step.capability}): {err.details()}", code=err.code()
+                ) from None
+            finally:
+                case.steps.add(
+                    step_id=step.id,
+                    capability=step.capability,
+                    milliseconds=(time.perf_counter() - t0) * 1000.0,
+                    status=code.name,
+                )
+            response = message_factory.GetMessageClass(md.output_type).FromString(reply)
+            result = _to_dict(response)
+            if step.output is not None:
+                out_scope = {**local, "result": result}
+                entries = lookup(out_scope, step.output_each) if step.output_each else [None]
+                for entry in entries:
+                    outputs.append(render(step.output, {**out_scope, "entry": entry}))
+            return result
+
+        return list(await asyncio.gather(*(one(local, body) for local, body in calls)))
+
+
+class ProductionServicer(production_pb2_grpc.ProductionServiceServicer):
+    """vipro.v1.ProductionService (asyncio server)."""
+
+    def __init__(self, producer: Producer):
+        self.producer = producer
+
+    async def Produce(self, request, context):
+        return await self.producer.produce(request, context.time_remaining())
+
+    async def GetCase(self, request, context):
+        return production_pb2.GetCaseResponse(
+            case=self.producer.cases.get(logs.tenant.get(), request.case_id)
+        )
+
+    async def ListCases(self, request, context):
+        size = request.page_size or 100
+        offset = page_offset(request.page_token)
+        cases = self.producer.cases.page(logs.tenant.get(), size + 1, offset)
+        return production_pb2.ListCasesResponse(
+            cases=cases[:size], next_page_token=next_token(offset, size, len(cases))
+        )

@@ -1,0 +1,4 @@
+"""Generation family: banners, imitation, product videos, summaries, image-to-video.
+
+Serves vipro.v1.GenerationService.
+"""

@@ -1,0 +1,4 @@
+"""Segmentation family: objects, people, text, faces, matting, insertion slots.
+
+Serves vipro.v1.SegmentationService.
+"""
