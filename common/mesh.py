@@ -169,20 +169,28 @@ class Mesh:
         return path
 
     # Processes ---------------------------------------------------------------------------
-    def _env(self) -> dict[str, str]:
+    def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
         env["VIPRO_INTERNAL_TOKEN"] = self.internal_token
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(extra or {})
         return env
 
-    def _spawn(self, name: str, argv: list[str], port: int, metrics_port: int) -> ProcessInfo:
+    def _spawn(
+        self,
+        name: str,
+        argv: list[str],
+        port: int,
+        metrics_port: int,
+        env: dict[str, str] | None = None,
+    ) -> ProcessInfo:
         log_path = self.home / "logs" / f"{name}.log"
         with open(log_path, "ab") as log_file:
             proc = subprocess.Popen(
                 argv,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
-                env=self._env(),
+                env=self._env(env),
                 cwd=Path(__file__).resolve().parent.parent,
                 start_new_session=True,
             )
@@ -204,7 +212,12 @@ class Mesh:
         return info
 
     def start_service(
-        self, family: str, name: str = "", module: str = "", wait: bool = True
+        self,
+        family: str,
+        name: str = "",
+        module: str = "",
+        wait: bool = True,
+        env: dict[str, str] | None = None,
     ) -> ProcessInfo:
         """Start a service process registered with the gateway's embedded registry.
 
@@ -213,6 +226,7 @@ class Mesh:
             name: process name (default: the family; give another for a second instance).
             module: module to run instead of services.<family>.
             wait: block until it serves and is registered.
+            env: extra environment variables.
         """
         name = name or family
         port, metrics_port = free_port(), free_port()
@@ -227,7 +241,7 @@ class Mesh:
             "--registry",
             f"embedded://{self.gateway_address}",
         ]
-        info = self._spawn(name, argv, port, metrics_port)
+        info = self._spawn(name, argv, port, metrics_port, env)
         if wait:
             address = f"127.0.0.1:{port}"
             wait_serving(address)

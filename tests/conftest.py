@@ -1,0 +1,91 @@
+"""Shared fixtures: a real mesh of processes on loopback, clients, test data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+
+from common.client import AssetClient, connect
+from common.mesh import Mesh
+
+TESTS = Path(__file__).resolve().parent
+SHARED_DATA = TESTS.parent.parent / "shared" / "data"
+
+LIMITED_KEY = "limited-tenant-key"
+OTHER_KEY = "other-tenant-key"
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data, skipping the test when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not present (development data is not part of the repository)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def echo_pythonpath(tmp_path_factory) -> str:
+    """Folder holding echo_pb2 / echo_pb2_grpc compiled from tests/echo/echo.proto."""
+    out = tmp_path_factory.mktemp("echo_gen")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{TESTS / 'echo'}",
+            f"--python_out={out}",
+            f"--grpc_python_out={out}",
+            str(TESTS / "echo" / "echo.proto"),
+        ],
+        check=True,
+    )
+    return f"{out}:{TESTS / 'echo'}"
+
+
+@pytest.fixture(scope="session")
+def echo_modules(echo_pythonpath):
+    """The generated echo modules, imported in the test process."""
+    for part in echo_pythonpath.split(":"):
+        if part not in sys.path:
+            sys.path.insert(0, part)
+    import echo_pb2
+    import echo_pb2_grpc
+
+    return echo_pb2, echo_pb2_grpc
+
+
+def tenants(mesh: Mesh) -> dict:
+    return {
+        "local": {"keys": [mesh.api_key]},
+        "other": {"keys": [OTHER_KEY]},
+        "limited": {"keys": [LIMITED_KEY], "rate_per_second": 1, "burst": 2},
+    }
+
+
+@pytest.fixture(scope="session")
+def mesh(tmp_path_factory):
+    """Gateway plus one instance of every family, as real processes on loopback."""
+    home = tmp_path_factory.mktemp("mesh")
+    m = Mesh(home, gateway_port=0, metrics_port=0)
+    m.write_config()
+    m.start_gateway(tenants=tenants(m))
+    try:
+        m.up()
+        yield m
+    finally:
+        m.down()
+
+
+@pytest.fixture(scope="session")
+def channel(mesh) -> grpc.Channel:
+    """A channel to the gateway carrying the local tenant's API key."""
+    return connect(mesh.gateway_address, mesh.api_key)
+
+
+@pytest.fixture(scope="session")
+def assets(channel) -> AssetClient:
+    return AssetClient(channel)
