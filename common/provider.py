@@ -112,6 +112,8 @@ class Capability:
             description=self.description or (self.function.__doc__ or "").strip().split("\n")[0],
             client_streaming=md.client_streaming,
             server_streaming=md.server_streaming,
+            input_type=md.input_type.full_name,
+            output_type=md.output_type.full_name,
         )
 
 

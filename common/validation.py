@@ -70,7 +70,7 @@ def _check(message: Message, prefix: str, out: list[Violation], depth: int) -> N
 
 
 def _is_repeated(field: FieldDescriptor) -> bool:
-    return field.label == FieldDescriptor.LABEL_REPEATED
+    return field.is_repeated
 
 
 def _is_set(message: Message, field: FieldDescriptor) -> bool:

@@ -23,7 +23,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import status_pb2
 
 from common import logs
-from common.contracts import family_service, find_method
+from common.contracts import find_method
 from common.errors import InvalidArgument, NotFound, ServiceError
 from common.validation import validate
 from gateway.config import JobSettings
@@ -41,18 +41,6 @@ _COLUMNS = (
     "id, tenant, method, request, version, stage, idempotency_key, timeout, labels, state, "
     "progress, result, error, created, updated, expire, attempts, idempotent, request_id"
 )
-
-
-def normalize_method(method: str) -> str:
-    """ "editing.EraseVideo" or "/vipro.v1.EditingService/EraseVideo" -> the full method."""
-    if method.startswith("/"):
-        return method
-    family, _, rpc = method.partition(".")
-    if not family or not rpc:
-        raise InvalidArgument.field(
-            "method", f"{method!r} is neither /pkg.Service/Rpc nor family.Rpc"
-        )
-    return f"/{family_service(family)}/{rpc}"
 
 
 def _stamp(seconds: float) -> Timestamp:
@@ -236,7 +224,7 @@ class JobRunner:
             existing = self.store.by_key(tenant, request.idempotency_key)
             if existing:
                 return to_job(existing)
-        method = normalize_method(request.method)
+        method = self.proxy.router.resolve(request.method)
         shape = self.proxy.shape(method)
         if shape is None:
             raise InvalidArgument.field("method", f"{method} is not served by any instance")
@@ -337,6 +325,9 @@ class JobRunner:
                 JOBS.labels(name).set(counts.get(state, 0))
 
     def _finish(self, job_id: str, method: str, state: int, result=None, error=None) -> None:
+        current = self.store.row(job_id)
+        if current is None or current["state"] in FINAL:
+            return  # cancelled meanwhile (or purged): the first final state stands
         values = {
             "state": state,
             "expire": time.time() + self.settings.retention_hours * 3600.0,
@@ -346,10 +337,9 @@ class JobRunner:
         if error is not None:
             values["error"] = error.SerializeToString()
         if state == jobs_pb2.JOB_STATE_SUCCEEDED:
-            row = self.store.row(job_id)
             progress = common_pb2.Progress()
-            if row and row["progress"]:
-                progress.ParseFromString(row["progress"])
+            if current["progress"]:
+                progress.ParseFromString(current["progress"])
             progress.fraction = 1.0
             values["progress"] = progress.SerializeToString()
         self.store.update(job_id, **values)
@@ -415,9 +405,16 @@ class JobRunner:
                 )
                 self._finish(job_id, method, jobs_pb2.JOB_STATE_FAILED, error=error)
                 return
-            result = any_pb2.Any(type_url=_output_type_url(method), value=reply)
+            result = any_pb2.Any(type_url=self._output_type_url(method), value=reply)
             self._finish(job_id, method, jobs_pb2.JOB_STATE_SUCCEEDED, result=result)
             return
+
+    def _output_type_url(self, method: str) -> str:
+        md = find_method(method)
+        if md is not None:
+            return f"type.googleapis.com/{md.output_type.full_name}"
+        decl = self.proxy.router.declaration(method)
+        return f"type.googleapis.com/{decl.output_type}" if decl and decl.output_type else ""
 
     async def _sweeper(self) -> None:
         while True:
@@ -426,11 +423,6 @@ class JobRunner:
             if purged:
                 log.info("purged expired jobs", extra={"count": purged})
                 self._publish_counts()
-
-
-def _output_type_url(method: str) -> str:
-    md = find_method(method)
-    return f"type.googleapis.com/{md.output_type.full_name}" if md else ""
 
 
 def _check_request(method: str, packed: any_pb2.Any) -> None:

@@ -44,7 +44,6 @@ from common import logs
 from common.contracts import find_method
 from common.errors import FailedPrecondition, InvalidArgument, NotFound, ServiceError
 from common.internal import TENANT_HEADER
-from gateway.jobs import normalize_method
 from gateway.paging import next_token, page_offset
 from gateway.proxy import Proxy
 from vipro.v1 import production_pb2, production_pb2_grpc
@@ -263,7 +262,7 @@ class Producer:
         missing = [
             c
             for c in recipe.capabilities()
-            if self.proxy.router.declaration(normalize_method(c)) is None
+            if self.proxy.router.declaration(self.proxy.router.resolve(c)) is None
         ]
         if missing:
             raise FailedPrecondition(
@@ -339,7 +338,7 @@ class Producer:
         return list(lookup(scope, step.for_each))
 
     async def _run_step(self, step: Step, scope: dict, deadline: float, case, outputs) -> list:
-        method = normalize_method(step.capability)
+        method = self.proxy.router.resolve(step.capability)
         md = find_method(method)
         axes = [render(v, scope) for v in step.matrix.values()]
         combos = [

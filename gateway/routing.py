@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from common.contracts import capability_name
+from common.contracts import capability_name, family_service
 from common.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -128,6 +128,25 @@ class Router:
         """Any healthy instance's declaration of `method`, or None."""
         entries = self._refresh().by_method.get(method)
         return entries[0][1] if entries else None
+
+    def resolve(self, capability_or_method: str) -> str:
+        """Full method of "family.Rpc" (from the registry, else the vipro.v1 convention), or
+        the argument itself when it already is "/pkg.Service/Rpc".
+
+        Raises:
+            InvalidArgument: neither form.
+        """
+        if capability_or_method.startswith("/"):
+            return capability_or_method
+        family, _, rpc = capability_or_method.partition(".")
+        if not family or not rpc or "/" in capability_or_method:
+            raise InvalidArgument.field(
+                "method", f"{capability_or_method!r} is neither /pkg.Service/Rpc nor family.Rpc"
+            )
+        for entries in self._refresh().by_method.values():
+            if entries[0][1].name == capability_or_method:
+                return entries[0][1].method
+        return f"/{family_service(family)}/{rpc}"
 
     def serves_service(self, service: str) -> bool:
         """Whether a healthy instance answers the gRPC service."""
