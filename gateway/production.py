@@ -179,7 +179,14 @@ def render(template: Any, scope: dict) -> Any:
     whole = _REF.fullmatch(template.strip())
     if whole:
         return lookup(scope, whole.group(1))
-    return _REF.sub(lambda m: str(lookup(scope, m.group(1))), template)
+    return _REF.sub(lambda m: _text(lookup(scope, m.group(1))), template)
+
+
+def _text(value: Any) -> str:
+    # Struct params arrive as floats: 800.0 reads better as 800 inside a name.
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 # Running ------------------------------------------------------------------------------------

@@ -1,0 +1,73 @@
+"""Produce: recipes dispatched over real services."""
+
+from __future__ import annotations
+
+import cv2
+import grpc
+import numpy as np
+import pytest
+from google.rpc import error_details_pb2
+
+from common.errors import decode_details
+from vipro.v1 import common_pb2, production_pb2, production_pb2_grpc
+
+
+def png(width: int, height: int) -> bytes:
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:, : width // 2] = (0, 0, 255)
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+@pytest.fixture(scope="module")
+def producer(channel):
+    return production_pb2_grpc.ProductionServiceStub(channel)
+
+
+def test_general_recipe_resizes_every_material_to_every_size(producer, assets):
+    request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_GENERAL)
+    request.params.update({"sizes": [{"width": 64, "height": 64}, {"width": 120, "height": 40}]})
+    request.materials.add(name="a", role="product", image=common_pb2.Image(inline=png(300, 200)))
+    request.materials.add(name="b", role="product", image=common_pb2.Image(inline=png(50, 80)))
+    reply = producer.Produce(request, timeout=30)
+    names = sorted(m.name for m in reply.materials)
+    assert names == ["a-120x40", "a-64x64", "b-120x40", "b-64x64"]
+    for material in reply.materials:
+        w, h = map(int, material.name.split("-")[1].split("x"))
+        decoded = cv2.imdecode(np.frombuffer(material.image.inline, np.uint8), cv2.IMREAD_COLOR)
+        assert decoded.shape[:2] == (h, w)
+    assert [s.capability for s in reply.case.steps] == ["editing.ConvertImage"] * 4
+    assert all(s.status == "OK" for s in reply.case.steps)
+    stored = producer.GetCase(production_pb2.GetCaseRequest(case_id=reply.case.case_id)).case
+    assert stored.case_id == reply.case.case_id and len(stored.outputs) == 4
+    listed = producer.ListCases(production_pb2.ListCasesRequest()).cases
+    assert reply.case.case_id in [c.case_id for c in listed]
+
+
+def test_recipe_with_a_missing_capability_is_failed_precondition(producer):
+    request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_ENHANCE)
+    request.materials.add(name="a", image=common_pb2.Image(inline=png(10, 10)))
+    with pytest.raises(grpc.RpcError) as info:
+        producer.Produce(request, timeout=30)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "enhancement.SuperResolve" in info.value.details()
+    failures = [
+        d
+        for d in decode_details(info.value)
+        if isinstance(d, error_details_pb2.PreconditionFailure)
+    ]
+    assert [v.subject for v in failures[0].violations] == ["enhancement.SuperResolve"]
+
+
+def test_a_failing_step_reports_its_step_and_code(producer):
+    request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_GENERAL)
+    request.materials.add(name="bad", image=common_pb2.Image(inline=b"not an image"))
+    with pytest.raises(grpc.RpcError) as info:
+        producer.Produce(request, timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "step resize" in info.value.details()
+
+
+def test_missing_type_is_invalid(producer):
+    with pytest.raises(grpc.RpcError) as info:
+        producer.Produce(production_pb2.ProduceRequest(), timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
