@@ -203,10 +203,11 @@ class Router:
         if not candidates and not stage:
             candidates = [(i, d) for i, d in entries if _stage(d) == registry_pb2.STAGE_DEPRECATED]
         if not candidates:
-            stages = sorted({registry_pb2.Stage.Name(_stage(d)) for _, d in entries})
+            names = {v: k for k, v in STAGE_NAMES.items()}
+            stages = sorted({names[_stage(d)] for _, d in entries})
             raise FailedPrecondition(
                 f"capability {capability} has no {stage or 'ga'} version (stages served: "
-                f"{stages}); pin one with the vipro-version or vipro-stage header",
+                f"{', '.join(stages)}); pin one with the vipro-version or vipro-stage header",
                 [("STAGE", capability)],
             )
         best = max((d.version for _, d in candidates), key=version_key)
