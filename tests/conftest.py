@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import grpc
@@ -11,6 +9,7 @@ import pytest
 
 from common.client import AssetClient, connect
 from common.mesh import Mesh
+from tests.echo.build import compile_echo
 
 TESTS = Path(__file__).resolve().parent
 SHARED_DATA = TESTS.parent.parent / "shared" / "data"
@@ -29,29 +28,13 @@ def shared_data(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def echo_pythonpath(tmp_path_factory) -> str:
-    """Folder holding echo_pb2 / echo_pb2_grpc compiled from tests/echo/echo.proto."""
-    out = tmp_path_factory.mktemp("echo_gen")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            f"-I{TESTS / 'echo'}",
-            f"--python_out={out}",
-            f"--grpc_python_out={out}",
-            str(TESTS / "echo" / "echo.proto"),
-        ],
-        check=True,
-    )
-    return f"{out}:{TESTS / 'echo'}"
+    """PYTHONPATH of the echo provider (tests/echo), its contract compiled for this session."""
+    return compile_echo(tmp_path_factory.mktemp("echo_gen"))
 
 
 @pytest.fixture(scope="session")
 def echo_modules(echo_pythonpath):
     """The generated echo modules, imported in the test process."""
-    for part in echo_pythonpath.split(":"):
-        if part not in sys.path:
-            sys.path.insert(0, part)
     import echo_pb2
     import echo_pb2_grpc
 

@@ -1,0 +1,11 @@
+"""Run every benchmark: ``python -m bench [name ...]``."""
+
+import sys
+
+from bench import gateway_overhead
+
+BENCHMARKS = {"gateway_overhead": gateway_overhead.main}
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or BENCHMARKS:
+        print(BENCHMARKS[name]().read_text())

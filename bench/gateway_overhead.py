@@ -1,0 +1,164 @@
+"""Gateway overhead: the same 1 MB-payload calls through the gateway and directly, in one run.
+
+Two capabilities are measured on a local mesh of real processes:
+
+* ``echo.Echo`` (tests/echo): answers its 1 MiB payload unchanged, so the service does almost no
+  work and the gateway's own cost is as visible as it can be;
+* ``editing.ConvertImage`` on a 1 MB PNG (halved in size), a realistic light capability.
+
+For each: p50/p99 latency of sequential calls (concurrency 1), and throughput with 4 concurrent
+callers, through the gateway and directly on the service instance. Goal: the gateway adds at most
+1 ms at p50 and keeps at least 0.8x the direct throughput.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import grpc
+import numpy as np
+
+from bench import report
+from common.client import CHANNEL_OPTIONS, connect
+from common.mesh import Mesh
+from tests.echo.build import compile_echo
+from vipro.v1 import common_pb2, editing_pb2, editing_pb2_grpc
+
+PAYLOAD = 1 << 20
+
+
+def latencies(call, n: int) -> np.ndarray:
+    """Seconds per call of `n` sequential calls (after 10 warm-up calls)."""
+    for _ in range(10):
+        call()
+    out = np.empty(n)
+    for i in range(n):
+        t0 = time.perf_counter()
+        call()
+        out[i] = time.perf_counter() - t0
+    return out
+
+
+def throughput(call, seconds: float, workers: int) -> float:
+    """Calls per second completed by `workers` threads calling as fast as they can."""
+    stop = threading.Event()
+    counts = [0] * workers
+
+    def run(i: int) -> None:
+        while not stop.is_set():
+            call()
+            counts[i] += 1
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.perf_counter() - t0)
+
+
+def measure(name: str, via_gateway, direct, n: int, seconds: float) -> list[list]:
+    rows = []
+    lat = {}
+    for path, call in (("direct", direct), ("gateway", via_gateway)):
+        lat[path] = latencies(call, n)
+    tput = {}
+    for path, call in (("direct", direct), ("gateway", via_gateway)):
+        tput[path] = throughput(call, seconds, 4)
+    for path in ("direct", "gateway"):
+        rows.append(
+            [
+                name,
+                path,
+                float(np.percentile(lat[path], 50) * 1000),
+                float(np.percentile(lat[path], 99) * 1000),
+                tput[path],
+            ]
+        )
+    added = (np.percentile(lat["gateway"], 50) - np.percentile(lat["direct"], 50)) * 1000
+    ratio = tput["gateway"] / tput["direct"]
+    rows.append(
+        [
+            name,
+            "gateway - direct",
+            float(added),
+            float((np.percentile(lat["gateway"], 99) - np.percentile(lat["direct"], 99)) * 1000),
+            f"{ratio:.2f}x",
+        ]
+    )
+    return rows
+
+
+def main(n: int = 300, seconds: float = 5.0) -> Path:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        pythonpath = compile_echo(tmp_path / "gen")
+        import echo_pb2
+        import echo_pb2_grpc
+
+        mesh = Mesh(tmp_path / "home", gateway_port=0, metrics_port=0)
+        mesh.start_gateway()
+        try:
+            editing = mesh.start_service("editing")
+            env = {"PYTHONPATH": f"{pythonpath}:{os.environ.get('PYTHONPATH', '')}"}
+            echo = mesh.start_service("echo", module="provider", env=env)
+            gateway = connect(mesh.gateway_address, mesh.api_key)
+            payload = os.urandom(PAYLOAD)
+            echo_request = echo_pb2.EchoRequest(payload=payload)
+            echo_via = echo_pb2_grpc.EchoServiceStub(gateway)
+            echo_direct = echo_pb2_grpc.EchoServiceStub(
+                grpc.insecure_channel(f"127.0.0.1:{echo.port}", options=CHANNEL_OPTIONS)
+            )
+            rng = np.random.default_rng(0)
+            image = rng.integers(0, 256, (360, 960, 3), dtype=np.uint8)
+            image[:, :, 1] = image[:, :, 0]  # compressible enough to land near 1 MB
+            png = cv2.imencode(".png", image)[1].tobytes()
+            convert_request = editing_pb2.ConvertImageRequest(
+                image=common_pb2.Image(inline=png),
+                width=480,
+                output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_JPEG),
+            )
+            convert_via = editing_pb2_grpc.EditingServiceStub(gateway)
+            convert_direct = editing_pb2_grpc.EditingServiceStub(
+                grpc.insecure_channel(f"127.0.0.1:{editing.port}", options=CHANNEL_OPTIONS)
+            )
+            rows = measure(
+                "echo.Echo 1 MiB",
+                lambda: echo_via.Echo(echo_request, timeout=30),
+                lambda: echo_direct.Echo(echo_request, timeout=30),
+                n,
+                seconds,
+            )
+            rows += measure(
+                f"editing.ConvertImage {len(png) / 1e6:.2f} MB PNG",
+                lambda: convert_via.ConvertImage(convert_request, timeout=30),
+                lambda: convert_direct.ConvertImage(convert_request, timeout=30),
+                max(n // 3, 50),
+                seconds,
+            )
+        finally:
+            mesh.down()
+    notes = (
+        "Latency: sequential calls from one client. Throughput: 4 client threads. Client, "
+        "gateway and service share the machine's CPUs, as they would on one host. "
+        "Goal: gateway adds <= 1 ms at p50 and keeps >= 0.8x direct throughput."
+    )
+    return report.write(
+        "gateway_overhead",
+        "Gateway overhead: 1 MB payloads through the gateway vs directly",
+        ["capability", "path", "p50 ms", "p99 ms", "calls/s (4 callers)"],
+        rows,
+        {"notes": notes},
+    )
+
+
+if __name__ == "__main__":
+    print(main().read_text())
