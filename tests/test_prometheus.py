@@ -31,19 +31,23 @@ CALLS = 4
 CONVERT_OK = {"grpc_method": "ConvertImage", "grpc_code": "OK"}
 
 
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} not installed (Debian package prometheus; `make sysdeps` as root)")
-    return path
+PROMETHEUS = shutil.which("prometheus")
+PROMTOOL = shutil.which("promtool")
+NEEDS_PROMETHEUS = pytest.mark.skipif(
+    PROMETHEUS is None, reason="prometheus not installed (Debian package; `make sysdeps` as root)"
+)
+NEEDS_PROMTOOL = pytest.mark.skipif(
+    PROMTOOL is None,
+    reason="promtool not installed (Debian package prometheus; `make sysdeps` as root)",
+)
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [tool("promtool"), *args], capture_output=True, text=True, timeout=60, check=False
-    )
+    assert PROMTOOL is not None
+    return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, timeout=60)
 
 
+@NEEDS_PROMTOOL
 def test_shipped_rules_and_config_pass_promtool():
     rules = promtool("check", "rules", str(PROMETHEUS_DIR / "alerts.yml"))
     assert rules.returncode == 0, rules.stdout + rules.stderr
@@ -62,6 +66,7 @@ def handled(job: str, grpc_code: str, per_minute: int) -> dict:
     }
 
 
+@NEEDS_PROMTOOL
 def test_alert_rules_fire_on_server_faults_only(tmp_path):
     """promtool unit tests: server faults trip the error-ratio alert, client errors do not."""
     labels = {
@@ -155,14 +160,14 @@ class Prometheus:
     """A prometheus process on a free loopback port with its TSDB in `folder`."""
 
     def __init__(self, config: dict, folder: Path):
-        binary = tool("prometheus")
+        assert PROMETHEUS is not None
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         self.log = folder / "prometheus.log"
         config_file = folder / "prometheus.yml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=False))
         argv = [
-            binary,
+            PROMETHEUS,
             f"--config.file={config_file}",
             f"--storage.tsdb.path={folder / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}",
@@ -206,8 +211,16 @@ class Prometheus:
             time.sleep(0.2)
 
 
+def expand(expr: str) -> str:
+    """A dashboard query with its Grafana variables filled in."""
+    variables = {"$job": "vipro-gateway", "$service": ".+", "$__rate_interval": "1m"}
+    for name, replacement in variables.items():
+        expr = expr.replace(name, replacement)
+    return expr
+
+
+@NEEDS_PROMETHEUS
 def test_real_prometheus_scrapes_gateway_and_service(mesh, channel, tmp_path):
-    tool("prometheus")
     editing = mesh.processes["editing"]
     shipped = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     gateway_job = next(j for j in shipped["scrape_configs"] if j["job_name"] == "vipro-gateway")
@@ -232,6 +245,14 @@ def test_real_prometheus_scrapes_gateway_and_service(mesh, channel, tmp_path):
             },
         ],
     }
+    stub = editing_pb2_grpc.EditingServiceStub(channel)
+    request = editing_pb2.ConvertImageRequest(image=common_pb2.Image(inline=png(40, 30)), width=20)
+    # One call first, so the ConvertImage series exist before Prometheus' first scrape: rate()
+    # only sees increases between samples Prometheus has stored.
+    stub.ConvertImage(request, timeout=10)
+    before = scrape(mesh.metrics_port)
+    ok = 'grpc_method="ConvertImage",grpc_code="OK"'
+    gateway_ok = f'sum(grpc_server_handled_total{{job="vipro-gateway",{ok}}})'
     deadline = time.monotonic() + DEADLINE_SECONDS
     prometheus = Prometheus(config, tmp_path)
     try:
@@ -241,19 +262,17 @@ def test_real_prometheus_scrapes_gateway_and_service(mesh, channel, tmp_path):
                 lambda job=job: prometheus.scalar(f'up{{job="{job}"}}') == 1,
                 deadline,
             )
-
-        stub = editing_pb2_grpc.EditingServiceStub(channel)
-        request = editing_pb2.ConvertImageRequest(
-            image=common_pb2.Image(inline=png(40, 30)), width=20
+        baseline = value(before, "grpc_server_handled_total", **CONVERT_OK)
+        prometheus.wait_for(
+            "the warm-up call", lambda: prometheus.scalar(gateway_ok) >= baseline, deadline
         )
-        before = scrape(mesh.metrics_port)
+
         for _ in range(CALLS):
             stub.ConvertImage(request, timeout=10)
         gateway_now = value(scrape(mesh.metrics_port), "grpc_server_handled_total", **CONVERT_OK)
         service_now = value(scrape(editing.metrics_port), "grpc_server_handled_total", **CONVERT_OK)
-        assert gateway_now - value(before, "grpc_server_handled_total", **CONVERT_OK) == CALLS
+        assert gateway_now - baseline == CALLS
 
-        ok = 'grpc_method="ConvertImage",grpc_code="OK"'
         for job, expected in (("vipro-gateway", gateway_now), ("vipro-services", service_now)):
             expr = f'sum(grpc_server_handled_total{{job="{job}",{ok}}})'
             prometheus.wait_for(
@@ -265,7 +284,9 @@ def test_real_prometheus_scrapes_gateway_and_service(mesh, channel, tmp_path):
             assert prometheus.scalar(f'up{{job="{job}"}}') == 1
 
         # The gateway's per-instance label arrives as upstream_instance, not exported_instance.
-        upstream = prometheus.query('vipro_gateway_upstream_calls_total{grpc_method="ConvertImage"}')
+        upstream = prometheus.query(
+            'vipro_gateway_upstream_calls_total{grpc_method="ConvertImage"}'
+        )
         assert upstream
         assert all(s["metric"]["upstream_instance"].startswith("editing-") for s in upstream)
         assert not any("exported_instance" in s["metric"] for s in upstream)
@@ -282,22 +303,15 @@ def test_real_prometheus_scrapes_gateway_and_service(mesh, channel, tmp_path):
         # Every dashboard query parses and runs; the request-rate panel sees the calls.
         panels = json.loads(DASHBOARD.read_text())["panels"]
         exprs = {
-            p["title"]: [t["expr"] for t in p.get("targets", [])]
+            p["title"]: [expand(t["expr"]) for t in p.get("targets", [])]
             for p in panels
             if p["type"] != "row"
         }
-        variables = {"$job": "vipro-gateway", "$service": ".+", "$__rate_interval": "1m"}
-        for title, panel_exprs in exprs.items():
-            for expr in panel_exprs:
-                for name, replacement in variables.items():
-                    expr = expr.replace(name, replacement)
-                prometheus.query(expr)  # asserts status success
+        for expr in (e for panel_exprs in exprs.values() for e in panel_exprs):
+            prometheus.query(expr)  # asserts status success
         (rate_expr,) = exprs["Request rate by service/method"]
-        for name, replacement in variables.items():
-            rate_expr = rate_expr.replace(name, replacement)
         rates = {
-            s["metric"]["grpc_method"]: float(s["value"][1])
-            for s in prometheus.query(rate_expr)
+            s["metric"]["grpc_method"]: float(s["value"][1]) for s in prometheus.query(rate_expr)
         }
         assert rates.get("ConvertImage", 0) > 0
     finally:
