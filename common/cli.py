@@ -16,6 +16,8 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +30,7 @@ from rich.table import Table
 
 from common.client import AssetClient, connect
 from common.contracts import family_service, find_method
+from common.errors import decode_details
 from common.mesh import FAMILIES, Mesh
 from vipro.v1 import (
     gateway_pb2,
@@ -64,13 +67,16 @@ class Session:
         self.assets = AssetClient(self.channel)
 
 
-def _fail(err: grpc.RpcError) -> None:
-    console.print(f"[red]{err.code().name}[/red]: {err.details()}")
-    from common.errors import decode_details
-
-    for detail in decode_details(err):
-        console.print(f"  {type(detail).__name__}: {json_format.MessageToDict(detail)}")
-    raise typer.Exit(1)
+@contextmanager
+def rpc_errors() -> Iterator[None]:
+    """Print a failed call's status and details, then exit with status 1."""
+    try:
+        yield
+    except grpc.RpcError as err:
+        console.print(f"[red]{err.code().name}[/red]: {err.details()}")
+        for detail in decode_details(err):
+            console.print(f"  {type(detail).__name__}: {json_format.MessageToDict(detail)}")
+        raise typer.Exit(1) from None
 
 
 # Mesh ------------------------------------------------------------------------------------
@@ -116,12 +122,10 @@ def caps(
     """The capability catalog: versions, stages and instances."""
     session = Session(home, gateway, api_key)
     stub = gateway_pb2_grpc.GatewayServiceStub(session.channel)
-    try:
+    with rpc_errors():
         reply = stub.ListCapabilities(
             gateway_pb2.ListCapabilitiesRequest(family=family), timeout=10
         )
-    except grpc.RpcError as err:
-        _fail(err)
     table = Table("capability", "version", "stage", "instances", "default", "description")
     for entry in reply.capabilities:
         for v in entry.versions:
@@ -228,10 +232,8 @@ def call(
         response_deserializer=response_cls.FromString,
     )
     metadata = tuple((k, v) for k, v in (("vipro-version", version), ("vipro-stage", stage)) if v)
-    try:
+    with rpc_errors():
         reply = stub(request, timeout=timeout, metadata=metadata)
-    except grpc.RpcError as err:
-        _fail(err)
     shown = save_outputs(
         json_format.MessageToDict(reply, preserving_proto_field_name=True), out, session
     )
@@ -280,14 +282,12 @@ def jobs_submit(
     method = _method(capability)
     packed = any_pb2.Any()
     packed.Pack(build_request(session, method, body, inputs))
-    try:
+    with rpc_errors():
         job = (
             _jobs(session)
             .SubmitJob(jobs_pb2.SubmitJobRequest(method=method, request=packed), timeout=30)
             .job
         )
-    except grpc.RpcError as err:
-        _fail(err)
     console.print(f"job [bold]{job.job_id}[/bold] {_state(job)}")
     if watch:
         _show_job(session, _watch(session, job.job_id), out)
@@ -323,10 +323,8 @@ def jobs_watch(
 ) -> None:
     """Follow a job with a progress bar until it ends."""
     session = Session(home, gateway, api_key)
-    try:
+    with rpc_errors():
         _show_job(session, _watch(session, job_id), out)
-    except grpc.RpcError as err:
-        _fail(err)
 
 
 @jobs_app.command("get")
@@ -339,10 +337,8 @@ def jobs_get(
 ) -> None:
     """Show a job and its result."""
     session = Session(home, gateway, api_key)
-    try:
+    with rpc_errors():
         _show_job(session, _jobs(session).GetJob(jobs_pb2.GetJobRequest(job_id=job_id)).job, out)
-    except grpc.RpcError as err:
-        _fail(err)
 
 
 @jobs_app.command("cancel")
@@ -351,10 +347,8 @@ def jobs_cancel(
 ) -> None:
     """Cancel a queued or running job."""
     session = Session(home, gateway, api_key)
-    try:
+    with rpc_errors():
         job = _jobs(session).CancelJob(jobs_pb2.CancelJobRequest(job_id=job_id)).job
-    except grpc.RpcError as err:
-        _fail(err)
     console.print(f"job {job.job_id}: {_state(job)}")
 
 
@@ -368,10 +362,8 @@ def jobs_list(
     """The tenant's jobs, newest first."""
     session = Session(home, gateway, api_key)
     wanted = jobs_pb2.JobState.Value(f"JOB_STATE_{state.upper()}") if state else 0
-    try:
+    with rpc_errors():
         reply = _jobs(session).ListJobs(jobs_pb2.ListJobsRequest(state=wanted))
-    except grpc.RpcError as err:
-        _fail(err)
     table = Table("job", "method", "state", "progress", "attempts", "created")
     for job in reply.jobs:
         table.add_row(
@@ -419,10 +411,8 @@ def produce(
             material.image.asset_id = info.asset_id
     stub = production_pb2_grpc.ProductionServiceStub(session.channel)
     t0 = time.perf_counter()
-    try:
+    with rpc_errors():
         reply = stub.Produce(request, timeout=timeout)
-    except grpc.RpcError as err:
-        _fail(err)
     out.mkdir(parents=True, exist_ok=True)
     for material in reply.materials:
         if material.WhichOneof("content") == "image":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import tempfile
 import threading
 import time
@@ -28,6 +27,7 @@ from common.errors import DataLoss, InvalidArgument, NotFound, ResourceExhausted
 from gateway.config import AssetLimits
 from gateway.metrics import ASSET_BYTES
 from gateway.paging import next_token, page_offset
+from gateway.sqlite import open_db
 from vipro.v1 import assets_pb2, assets_pb2_grpc
 
 CHUNK_BYTES = 1 << 20
@@ -58,13 +58,10 @@ class AssetStore:
         self.root = root
         self.limits = limits or AssetLimits()
         root.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            root / "index.sqlite", check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
+        self._db = open_db(
+            root / "index.sqlite",
             "CREATE TABLE IF NOT EXISTS assets (tenant TEXT, asset_id TEXT, size INTEGER, "
-            "media_type TEXT, filename TEXT, created REAL, PRIMARY KEY (tenant, asset_id))"
+            "media_type TEXT, filename TEXT, created REAL, PRIMARY KEY (tenant, asset_id))",
         )
         self._lock = threading.Lock()
 
@@ -99,39 +96,16 @@ class AssetStore:
             raise NotFound("asset", asset_id)
         return _info(row)
 
-    def put(
-        self, tenant: str, header: assets_pb2.AssetHeader, chunks: Iterator[bytes]
+    async def put(
+        self, tenant: str, header: assets_pb2.AssetHeader, chunks: AsyncIterator[bytes]
     ) -> tuple[assets_pb2.AssetInfo, bool]:
-        """Store the bytes of `chunks`; returns (info, created).
+        """Store the bytes of `chunks` (the upload stream); returns (info, created).
 
         Raises:
             ResourceExhausted: over the per-asset or per-tenant limit (checked against the
                 header's size before reading, and while reading).
             DataLoss: size or sha256 differ from the header's.
         """
-        limit = self._check_room(tenant, header.size_bytes)
-        directory = self._dir(tenant)
-        directory.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=".upload-")
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if size > limit:
-                        raise self._too_big(tenant, size, limit)
-                    digest.update(chunk)
-                    out.write(chunk)
-            return self._commit(tenant, header, tmp, size, "sha256:" + digest.hexdigest())
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    async def put_async(
-        self, tenant: str, header: assets_pb2.AssetHeader, chunks: AsyncIterator[bytes]
-    ) -> tuple[assets_pb2.AssetInfo, bool]:
-        """`put` fed by an async iterator (the upload stream)."""
         limit = self._check_room(tenant, header.size_bytes)
         directory = self._dir(tenant)
         directory.mkdir(parents=True, exist_ok=True)
@@ -263,7 +237,7 @@ class AssetServicer(assets_pb2_grpc.AssetServiceServicer):
                     raise InvalidArgument.field("chunk", "only chunks may follow the header")
                 yield message.chunk
 
-        info, created = await self.store.put_async(tenant, first.header, chunks())
+        info, created = await self.store.put(tenant, first.header, chunks())
         ASSET_BYTES.labels(tenant, "in").inc(info.size_bytes)
         return assets_pb2.UploadResponse(asset=info, created=created)
 

@@ -83,13 +83,18 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
             RATE_LIMITED.labels(tenant.name).inc()
             raise
 
-    async def _begin(self, context, method: str, metadata, public: bool) -> None:
+    async def _begin(self, request, context, method: str, metadata, public: bool, stream_in: bool):
+        """Identify the caller and check the request; returns the request to pass on."""
         rid = header(metadata, logs.REQUEST_ID_HEADER) or logs.new_request_id()
         logs.request_id.set(rid)
         logs.tenant.set("")
         await context.send_initial_metadata(((logs.REQUEST_ID_HEADER, rid),))
         if not public:
             self._identify(method, metadata)
+        if stream_in:
+            return self._checked(request)
+        self._check(request)
+        return request
 
     @staticmethod
     def _check(request) -> None:
@@ -108,16 +113,12 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
 
     # Wrappers ----------------------------------------------------------------------------
     def _unary(self, behavior, method: str, metadata, kind: str, public: bool):
-        streaming_in = kind == "client_stream"
+        stream_in = kind == "client_stream"
 
         async def wrapper(request, context):
             observation = RpcObservation(kind, method)
             try:
-                await self._begin(context, method, metadata, public)
-                if streaming_in:
-                    request = self._checked(request)
-                else:
-                    self._check(request)
+                request = await self._begin(request, context, method, metadata, public, stream_in)
                 response = await behavior(request, context)
             except BaseException as exc:
                 await self._fail(exc, context, observation, method)
@@ -128,16 +129,12 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
         return wrapper
 
     def _stream(self, behavior, method: str, metadata, kind: str, public: bool):
-        streaming_in = kind == "bidi_stream"
+        stream_in = kind == "bidi_stream"
 
         async def wrapper(request, context):
             observation = RpcObservation(kind, method)
             try:
-                await self._begin(context, method, metadata, public)
-                if streaming_in:
-                    request = self._checked(request)
-                else:
-                    self._check(request)
+                request = await self._begin(request, context, method, metadata, public, stream_in)
                 async for response in behavior(request, context):
                     yield response
             except BaseException as exc:

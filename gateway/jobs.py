@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -30,6 +29,7 @@ from gateway.config import JobSettings
 from gateway.metrics import JOBS, JOBS_FINISHED
 from gateway.paging import next_token, page_offset
 from gateway.proxy import Proxy
+from gateway.sqlite import open_db
 from vipro.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -53,19 +53,15 @@ class JobStore:
     """SQLite persistence of jobs; every method is a short synchronous transaction."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(
+        self.db = open_db(
+            path,
             "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, tenant TEXT, method TEXT, "
             "request BLOB, version TEXT, stage TEXT, idempotency_key TEXT, timeout REAL, "
             "labels TEXT, state INTEGER, progress BLOB, result BLOB, error BLOB, created REAL, "
-            "updated REAL, expire REAL, attempts INTEGER, idempotent INTEGER, request_id TEXT)"
-        )
-        self.db.execute("CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs (tenant, created)")
-        self.db.execute(
+            "updated REAL, expire REAL, attempts INTEGER, idempotent INTEGER, request_id TEXT)",
+            "CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs (tenant, created)",
             "CREATE UNIQUE INDEX IF NOT EXISTS jobs_key ON jobs (tenant, idempotency_key) "
-            "WHERE idempotency_key != ''"
+            "WHERE idempotency_key != ''",
         )
 
     def insert(self, row: dict) -> None:

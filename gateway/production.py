@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from common.errors import FailedPrecondition, InvalidArgument, NotFound, Service
 from common.internal import TENANT_HEADER
 from gateway.paging import next_token, page_offset
 from gateway.proxy import Proxy
+from gateway.sqlite import open_db
 from vipro.v1 import production_pb2, production_pb2_grpc
 
 _REF = re.compile(r"\$\{([^}]+)\}")
@@ -194,12 +194,10 @@ class CaseStore:
     """Recorded productions (cases) per tenant, in SQLite."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(
+        self.db = open_db(
+            path,
             "CREATE TABLE IF NOT EXISTS cases (id TEXT PRIMARY KEY, tenant TEXT, created REAL, "
-            "body BLOB)"
+            "body BLOB)",
         )
 
     def put(self, tenant: str, case: production_pb2.Case) -> None:

@@ -6,7 +6,6 @@ receiving traffic if they are alive and heartbeat in time, and drop out if they 
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.errors import NotFound, ServiceError, abort_async
+from gateway.sqlite import open_db
 from vipro.v1 import registry_pb2, registry_pb2_grpc
 
 
@@ -38,11 +38,9 @@ class RegistryStore:
     """
 
     def __init__(self, path: Path, default_ttl: int = 10, clock=time.time):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS instances (id TEXT PRIMARY KEY, ttl REAL, instance BLOB)"
+        self._db = open_db(
+            path,
+            "CREATE TABLE IF NOT EXISTS instances (id TEXT PRIMARY KEY, ttl REAL, instance BLOB)",
         )
         self._default_ttl = default_ttl
         self._clock = clock
