@@ -136,3 +136,28 @@ def test_a_running_job_survives_a_gateway_crash(job_mesh, jobs, echo_modules):
     done = wait_state(fresh, job.job_id, [jobs_pb2.JOB_STATE_SUCCEEDED, jobs_pb2.JOB_STATE_FAILED])
     assert done.state == jobs_pb2.JOB_STATE_SUCCEEDED, done.error
     assert done.attempts == 2  # restarted once after the crash
+
+
+def test_registry_state_survives_a_gateway_restart(job_mesh):
+    from common.registry.embedded import EmbeddedRegistryClient
+
+    job_mesh.stop("gateway", sig=signal.SIGKILL)
+    job_mesh.start_gateway(tenants=tenants(job_mesh))
+    client = EmbeddedRegistryClient(job_mesh.gateway_address, job_mesh.internal_token)
+    try:
+        # Read at once, before any instance could notice and register again.
+        names = {i.meta["process"] for i in client.instances() if i.healthy}
+    finally:
+        client.close()
+    assert {"editing", "echo"} <= names
+
+
+def test_gateway_drains_in_flight_calls_on_sigterm(job_mesh, echo_modules):
+    echo_pb2, echo_pb2_grpc = echo_modules
+    stub = echo_pb2_grpc.EchoServiceStub(connect(job_mesh.gateway_address, job_mesh.api_key))
+    future = stub.Echo.future(echo_pb2.EchoRequest(payload=b"drain", delay_ms=1500), timeout=10)
+    time.sleep(0.4)
+    os.kill(job_mesh.processes["gateway"].pid, signal.SIGTERM)
+    assert future.result().payload == b"drain"
+    job_mesh.stop("gateway")
+    job_mesh.start_gateway(tenants=tenants(job_mesh))
