@@ -117,6 +117,11 @@ class Capability:
         )
 
 
+def advertised_host(host: str) -> str:
+    """The host name others dial: a wildcard bind address is replaced by this machine's name."""
+    return socket.gethostname() if host in ("", "0.0.0.0", "::", "[::]") else host
+
+
 def capability(
     name: str, version: str = "1.0.0", stage: str = "ga", description: str = ""
 ) -> Callable[[Callable], Capability]:
@@ -449,7 +454,7 @@ class Provider:
         self.port = server.add_insecure_port(f"{host}:{port}")
         server.start()
         self.server = server
-        self.address = f"{host}:{self.port}"
+        self.address = f"{advertised_host(host)}:{self.port}"
         for service_name in ["", *self.services]:
             self.health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
         if metrics_port is not None:
