@@ -503,8 +503,8 @@ class Provider:
                 log.warning("registry lost this instance; registering again")
                 self._try(lambda: self._register_once(ttl_seconds))
             except Exception as exc:
+                # Registering again would reset a Consul check to critical: just retry later.
                 log.warning("heartbeat failed: %s", exc)
-                self._try(lambda: self._register_once(ttl_seconds))
 
     @staticmethod
     def _try(action: Callable[[], object]) -> None:

@@ -107,21 +107,23 @@ class RegistryStore:
     # Gateway view ----------------------------------------------------------------------
     def version(self) -> int:
         """A number that changes whenever the instance set or anyone's health changes."""
-        alive = frozenset(i for i, lease in self._leases.items() if lease.alive(self._clock()))
-        if alive != self._alive_ids:
-            with self._lock:
+        now = self._clock()
+        with self._lock:
+            alive = frozenset(i for i, lease in self._leases.items() if lease.alive(now))
+            if alive != self._alive_ids:
                 self._alive_ids = alive
                 self._version += 1
-        return self._version
+            return self._version
 
     def purge(self, older_than_seconds: float) -> list[str]:
         """Forget instances whose lease lapsed more than `older_than_seconds` ago."""
         now = self._clock()
-        stale = [
-            i
-            for i, lease in list(self._leases.items())
-            if now - lease.last_heartbeat > lease.ttl + older_than_seconds
-        ]
+        with self._lock:
+            stale = [
+                i
+                for i, lease in self._leases.items()
+                if now - lease.last_heartbeat > lease.ttl + older_than_seconds
+            ]
         for instance_id in stale:
             self.deregister(instance_id)
         return stale

@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from common import logs
 from common.client import CHANNEL_OPTIONS
 from common.metrics import serve_metrics
+from common.registry import connect as connect_registry
 from gateway.assets import AssetServicer, AssetStore
 from gateway.auth import ApiKeys
 from gateway.catalog import GatewayServicer
@@ -77,10 +78,7 @@ class Gateway:
             self.registry = RegistryStore(state / "registry.sqlite", config.registry_ttl_seconds)
             source, version = self.registry.instances, self.registry.version
         else:
-            from common.registry.consul import ConsulRegistry
-
-            address = config.registry.partition("://")[2]
-            self.registry = ConsulRegistry(address)
+            self.registry = connect_registry(config.registry)
             self.registry.start_watch()
             source, version = self.registry.instances, self.registry.version
         self.router = Router(

@@ -108,9 +108,9 @@ def encode_meta(instance: registry_pb2.Instance) -> dict[str, str]:
         capabilities=instance.capabilities,
         meta=instance.meta,
     )
-    blob = base64.b64encode(
-        zlib.compress(payload.SerializeToString(deterministic=True), 9)
-    ).decode("ascii")
+    blob = base64.b64encode(zlib.compress(payload.SerializeToString(deterministic=True), 9)).decode(
+        "ascii"
+    )
     chunks = [blob[i : i + META_VALUE_MAX] for i in range(0, len(blob), META_VALUE_MAX)] or [""]
     if len(chunks) > MAX_CHUNKS:
         raise ValueError(
@@ -258,13 +258,14 @@ class ConsulRegistry:
         interval = _duration(max(1.0, ttl / 3.0))
         target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         stages = sorted({STAGE_TAGS[c.stage] for c in instance.capabilities})
-        check = consul.Check.grpc(
-            target,
-            interval,
-            timeout=interval,
-            deregister=_duration(self._deregister_after),
-        )
-        check["Name"] = "gRPC health"
+        check = {
+            "Name": "gRPC health",
+            "GRPC": target,
+            "GRPCUseTLS": False,
+            "Interval": interval,
+            "Timeout": interval,
+            "DeregisterCriticalServiceAfter": _duration(self._deregister_after),
+        }
         with self._client_lock:
             self._client.agent.service.register(
                 consul_service_name(instance.services[0]),
@@ -314,11 +315,14 @@ class ConsulRegistry:
         return sorted(out, key=lambda i: i.instance_id)
 
     def close(self) -> None:
+        """Stop the watch threads (each ends when its current query returns) and disconnect."""
         self._closed.set()
         with self._state_lock:
             for stop in self._watchers.values():
                 stop.set()
             self._watchers.clear()
+        with self._client_lock:
+            self._client.http.session.close()
 
     # Gateway view ----------------------------------------------------------------------
     def version(self) -> int:
@@ -431,7 +435,10 @@ class ConsulRegistry:
                 stop = threading.Event()
                 self._watchers[name] = stop
                 threading.Thread(
-                    target=self._watch_service, args=(name, stop), daemon=True, name=f"consul-{name}"
+                    target=self._watch_service,
+                    args=(name, stop),
+                    daemon=True,
+                    name=f"consul-{name}",
                 ).start()
 
     def _watch_service(self, name: str, stop: threading.Event) -> None:
