@@ -13,6 +13,7 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
+from common import logs
 from common.validation import Violation
 
 DETAILS_KEY = "grpc-status-details-bin"
@@ -154,8 +155,10 @@ def abort_sync(context: grpc.ServicerContext, error: ServiceError) -> None:
 
 
 async def abort_async(context: grpc.aio.ServicerContext, error: ServiceError) -> None:
-    """Abort an asyncio handler with `error` (raises, as grpc's abort does)."""
-    await context.abort(error.code, error.message, trailing_metadata=error.trailing_metadata())
+    """Abort an asyncio handler with `error` (raises, as grpc's abort does); the request id
+    travels along in the trailing metadata."""
+    trailing = (*error.trailing_metadata(), (logs.REQUEST_ID_HEADER, logs.request_id.get()))
+    await context.abort(error.code, error.message, trailing_metadata=trailing)
 
 
 class _SyncStatus(grpc.Status):

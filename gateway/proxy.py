@@ -286,7 +286,6 @@ class Proxy(grpc.GenericRpcHandler):
 
 async def _relay_error(context: grpc.aio.ServicerContext, err: grpc.aio.AioRpcError) -> None:
     """Answer the caller with the instance's status, details included."""
-    trailing = tuple(
-        (k, v) for k, v in (err.trailing_metadata() or ()) if k == "grpc-status-details-bin"
-    )
+    details = [(k, v) for k, v in err.trailing_metadata() or () if k == "grpc-status-details-bin"]
+    trailing = (*details, (logs.REQUEST_ID_HEADER, logs.request_id.get()))
     await context.abort(err.code(), err.details() or "", trailing_metadata=trailing)
