@@ -6,10 +6,13 @@ follow go-grpc-prometheus / py-grpc-prometheus naming so existing dashboards and
 
 from __future__ import annotations
 
+import logging
 import time
 
 import grpc
 from prometheus_client import Counter, Histogram, start_http_server
+
+_access = logging.getLogger("vipro.access")
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -74,7 +77,8 @@ def rpc_type(handler: grpc.RpcMethodHandler | None) -> str:
 
 
 class RpcObservation:
-    """Records one RPC: `started` on creation, `handled`/`handling_seconds` on `finish()`."""
+    """Records one RPC: `started` on creation; `handled`, `handling_seconds` and one access-log
+    line (with the request id and tenant of the context) on `finish()`."""
 
     __slots__ = ("_done", "_labels", "_t0")
 
@@ -90,8 +94,18 @@ class RpcObservation:
         if self._done:
             return
         self._done = True
+        seconds = time.perf_counter() - self._t0
         GRPC_HANDLED.labels(*self._labels, code.name).inc()
-        GRPC_HANDLING.labels(*self._labels).observe(time.perf_counter() - self._t0)
+        GRPC_HANDLING.labels(*self._labels).observe(seconds)
+        _access.info(
+            "rpc",
+            extra={
+                "grpc_service": self._labels[1],
+                "grpc_method": self._labels[2],
+                "grpc_code": code.name,
+                "ms": round(seconds * 1000.0, 3),
+            },
+        )
 
 
 def serve_metrics(port: int, addr: str = "127.0.0.1") -> int:

@@ -1,0 +1,53 @@
+"""Gateway plumbing every client relies on: health, reflection, request ids in logs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from tests.test_production import png
+from vipro.v1 import common_pb2, editing_pb2, editing_pb2_grpc
+
+
+def test_health_and_reflection_need_no_key(mesh):
+    channel = grpc.insecure_channel(mesh.gateway_address)
+    health = health_pb2_grpc.HealthStub(channel)
+    reply = health.Check(health_pb2.HealthCheckRequest(service="vipro.v1.JobService"), timeout=5)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    services = {
+        s.name
+        for answer in stub.ServerReflectionInfo(iter([request]), timeout=5)
+        for s in answer.list_services_response.service
+    }
+    assert {
+        "vipro.v1.AssetService",
+        "vipro.v1.JobService",
+        "vipro.v1.ProductionService",
+    } <= services
+
+
+def test_request_id_travels_to_the_service_log_and_back(mesh, channel):
+    rid = f"trace-{time.time_ns()}"
+    stub = editing_pb2_grpc.EditingServiceStub(channel)
+    request = editing_pb2.ConvertImageRequest(image=common_pb2.Image(inline=png(8, 8)), width=4)
+    reply, call = stub.ConvertImage.with_call(
+        request, timeout=10, metadata=(("x-request-id", rid),)
+    )
+    assert reply.metadata.request_id == rid
+    assert ("x-request-id", rid) in tuple(call.trailing_metadata())
+    logged = []
+    log_path = mesh.processes["editing"].log
+    deadline = time.monotonic() + 5
+    while not logged and time.monotonic() < deadline:
+        with open(log_path) as lines:
+            logged = [json.loads(x) for x in lines if x.startswith("{") and rid in x]
+        time.sleep(0.05)
+    # The service logs its own lines with the caller's id (at least its access log).
+    assert logged and all(entry["request_id"] == rid for entry in logged)
+    assert logged[0]["tenant"] == "local"
