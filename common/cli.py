@@ -23,7 +23,7 @@ from typing import Annotated
 
 import grpc
 import typer
-from google.protobuf import any_pb2, json_format, message_factory
+from google.protobuf import any_pb2, json_format, message_factory, symbol_database
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -300,8 +300,6 @@ def _show_job(session: Session, job: jobs_pb2.Job, out: Path) -> None:
             f"[red]{grpc.StatusCode(_code(job.error.code)).name}[/red] {job.error.message}"
         )
     if job.HasField("result"):
-        from google.protobuf import symbol_database
-
         cls = symbol_database.Default().GetSymbol(job.result.TypeName())
         reply = cls()
         job.result.Unpack(reply)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from common import logs
 from common.validation import Violation
@@ -170,8 +171,6 @@ class _SyncStatus(grpc.Status):
 
 def decode_details(rpc_error: grpc.RpcError) -> list:
     """Unpack the google.rpc detail messages of a received error (client side)."""
-    from grpc_status import rpc_status
-
     status = rpc_status.from_call(rpc_error)
     if status is None:
         return []

@@ -13,6 +13,7 @@ import warnings
 import cv2
 import numpy as np
 from PIL import Image as PILImage
+from PIL import ImageOps
 
 from common.errors import InvalidArgument, ResourceExhausted
 from vipro.v1 import common_pb2
@@ -77,8 +78,6 @@ def decode_image(
 
 
 def _to_rgb8(img: PILImage.Image, alpha: bool) -> np.ndarray:
-    from PIL import ImageOps
-
     img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         wide = np.asarray(img, dtype=np.uint32 if img.mode == "I" else np.uint16)

@@ -43,11 +43,17 @@ from grpc_reflection.v1alpha import reflection
 from common import logs, media
 from common.client import CHANNEL_OPTIONS, AssetClient, internal_headers
 from common.contracts import family_service, find_service, is_idempotent
-from common.errors import InvalidArgument, NotFound, ServiceError, Unimplemented
+from common.errors import (
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    ServiceError,
+    Unimplemented,
+)
 from common.interceptor import ServerInterceptor, header
 from common.internal import JOB_HEADER
 from common.metrics import CAPABILITY_CALLS, serve_metrics
-from common.registry import Registry
+from common.registry import Registry, connect
 from common.validation import validate
 from vipro.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc, registry_pb2
 
@@ -244,8 +250,6 @@ class CallContext:
 
     def deliver(self, data: bytes, media_type: str, delivery: int, kind=common_pb2.Image):
         """Wrap encoded bytes as `kind` (Image, Video or Audio), inline or as an asset."""
-        from common.errors import ResourceExhausted
-
         fits = len(data) <= self._inline_budget
         if delivery == common_pb2.DELIVERY_INLINE and not fits:
             raise ResourceExhausted(
@@ -557,8 +561,6 @@ def main(provider: Provider, argv: list[str] | None = None) -> None:
     The internal token comes from the VIPRO_INTERNAL_TOKEN environment variable.
     """
     import argparse
-
-    from common.registry import connect
 
     parser = argparse.ArgumentParser(prog=f"services.{provider.name}")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
