@@ -1,8 +1,8 @@
 """The floor of any Python gRPC gateway: a bare asyncio forwarder with nothing but forwarding.
 
-No auth, no routing, no metrics, no retries: every unary call to any method is passed as bytes
-to one fixed upstream. The gateway benchmark runs it beside the real gateway so the gateway's own
-cost can be told apart from the cost of one more gRPC hop in Python.
+No auth, no routing, no metrics, no retries: every unary call to any method is passed as bytes,
+with its headers, to one fixed upstream. The gateway benchmark runs it beside the real gateway so
+the gateway's own cost can be told apart from the cost of one more gRPC hop in Python.
 
     python -m bench.bare_forwarder UPSTREAM_HOST:PORT  (prints the port it listens on)
 """
@@ -27,7 +27,8 @@ class Forwarder(grpc.GenericRpcHandler):
         call = self.channel.unary_unary(handler_call_details.method)
 
         async def forward(request: bytes, context):
-            return await call(request, timeout=context.time_remaining())
+            metadata = [(k, v) for k, v in context.invocation_metadata() if not k.startswith(":")]
+            return await call(request, metadata=metadata, timeout=context.time_remaining())
 
         return grpc.unary_unary_rpc_method_handler(forward)
 

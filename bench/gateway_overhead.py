@@ -24,11 +24,10 @@ import time
 from pathlib import Path
 
 import cv2
-import grpc
 import numpy as np
 
 from bench import report
-from common.client import CHANNEL_OPTIONS, connect
+from common.client import connect, internal_headers
 from common.mesh import Mesh
 from tests.echo.build import compile_echo
 from vipro.v1 import common_pb2, editing_pb2, editing_pb2_grpc
@@ -123,11 +122,13 @@ def main(n: int = 500, seconds: float = 10.0) -> Path:
             env = {"PYTHONPATH": f"{pythonpath}:{os.environ.get('PYTHONPATH', '')}"}
             echo = mesh.start_service("echo", module="provider", env=env)
             gateway = connect(mesh.gateway_address, mesh.api_key)
+            # Direct calls carry what the gateway would add: the mesh token and the tenant.
+            mesh_headers = internal_headers(mesh.internal_token, "local")
             payload = os.urandom(PAYLOAD)
             echo_request = echo_pb2.EchoRequest(payload=payload)
             echo_via = echo_pb2_grpc.EchoServiceStub(gateway)
             echo_direct = echo_pb2_grpc.EchoServiceStub(
-                grpc.insecure_channel(f"127.0.0.1:{echo.port}", options=CHANNEL_OPTIONS)
+                connect(f"127.0.0.1:{echo.port}", headers=mesh_headers)
             )
             rng = np.random.default_rng(0)
             image = rng.integers(0, 256, (360, 960, 3), dtype=np.uint8)
@@ -140,11 +141,11 @@ def main(n: int = 500, seconds: float = 10.0) -> Path:
             )
             convert_via = editing_pb2_grpc.EditingServiceStub(gateway)
             convert_direct = editing_pb2_grpc.EditingServiceStub(
-                grpc.insecure_channel(f"127.0.0.1:{editing.port}", options=CHANNEL_OPTIONS)
+                connect(f"127.0.0.1:{editing.port}", headers=mesh_headers)
             )
             forwarder, forwarder_address = start_forwarder(f"127.0.0.1:{echo.port}")
             echo_bare = echo_pb2_grpc.EchoServiceStub(
-                grpc.insecure_channel(forwarder_address, options=CHANNEL_OPTIONS)
+                connect(forwarder_address, headers=mesh_headers)
             )
             rows = measure(
                 "echo.Echo 1 MiB",

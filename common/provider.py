@@ -443,7 +443,7 @@ class Provider:
         links = links or MeshLinks()
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix=self.name),
-            interceptors=[ServerInterceptor()],
+            interceptors=[ServerInterceptor(links.internal_token)],
             options=CHANNEL_OPTIONS,
         )
         names = [health.SERVICE_NAME, reflection.SERVICE_NAME]

@@ -4,7 +4,7 @@ The keys file (YAML) maps tenants to keys and limits; keys may be written in cle
 "sha256:<hex>" of the key. It is re-read when it changes::
 
     tenants:
-      acme:
+      acme:                     # name: letters, digits, . _ - (it travels in headers)
         keys: ["sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]
         rate_per_second: 50     # sustained calls per second (0: unlimited)
         burst: 100              # calls allowed at once
@@ -13,6 +13,8 @@ The keys file (YAML) maps tenants to keys and limits; keys may be written in cle
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +23,11 @@ from pathlib import Path
 import yaml
 
 from common.errors import ResourceExhausted, Unauthenticated
+
+log = logging.getLogger(__name__)
+
+TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+"""Tenant names travel in gRPC headers and label metrics: ASCII letters, digits, . _ -."""
 
 
 def key_digest(key: str) -> str:
@@ -95,10 +102,22 @@ class ApiKeys:
             return
         if mtime == self._mtime:
             return
-        raw = yaml.safe_load(self.path.read_text()) or {}
+        try:
+            by_digest, tenants = self._parse(yaml.safe_load(self.path.read_text()) or {})
+        except (ValueError, yaml.YAMLError) as exc:
+            if force:
+                raise
+            log.error("keeping the previous API keys: %s is invalid: %s", self.path, exc)
+            self._mtime = mtime
+            return
+        self._by_digest, self._tenants, self._mtime = by_digest, tenants, mtime
+
+    def _parse(self, raw: dict) -> tuple[dict[str, Tenant], dict[str, Tenant]]:
         by_digest: dict[str, Tenant] = {}
         tenants: dict[str, Tenant] = {}
         for name, spec in (raw.get("tenants") or {}).items():
+            if not isinstance(name, str) or not TENANT_NAME.fullmatch(name):
+                raise ValueError(f"tenant name {name!r} must match {TENANT_NAME.pattern}")
             spec = spec or {}
             old = self._tenants.get(name)
             rate = float(spec.get("rate_per_second", 0))
@@ -111,7 +130,7 @@ class ApiKeys:
             for key in spec.get("keys") or []:
                 digest = key if key.startswith("sha256:") else key_digest(key)
                 by_digest[digest] = tenant
-        self._by_digest, self._tenants, self._mtime = by_digest, tenants, mtime
+        return by_digest, tenants
 
     def authenticate(self, key: str) -> Tenant:
         """The tenant of `key`.

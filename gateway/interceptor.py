@@ -20,7 +20,7 @@ import grpc
 
 from common import logs
 from common.errors import InvalidArgument, ServiceError, Unauthenticated, abort_async
-from common.interceptor import header
+from common.interceptor import PUBLIC_PREFIXES, header
 from common.internal import API_KEY_HEADER, INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from common.metrics import RpcObservation, rpc_type
 from common.validation import validate
@@ -29,11 +29,6 @@ from gateway.metrics import RATE_LIMITED, TENANT_CALLS
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PREFIXES = (
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-    "/grpc.reflection.v1.ServerReflection/",
-)
 INTERNAL_METHODS = ("/vipro.v1.RegistryService/", "/vipro.v1.JobService/ReportProgress")
 
 

@@ -22,8 +22,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import status_pb2
 
 from common import logs
-from common.contracts import find_method
+from common.contracts import capability_name, find_method
 from common.errors import InvalidArgument, NotFound, ServiceError
+from common.internal import JOB_HEADER, STAGE_HEADER, VERSION_HEADER
 from common.validation import validate
 from gateway.config import JobSettings
 from gateway.metrics import JOBS, JOBS_FINISHED
@@ -33,6 +34,10 @@ from gateway.sqlite import open_db
 from vipro.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+"""A job interrupted by gateway restarts this many times is failed, not restarted again (a job
+that crashes the gateway must not crash it forever)."""
 
 FINAL = (jobs_pb2.JOB_STATE_SUCCEEDED, jobs_pb2.JOB_STATE_FAILED, jobs_pb2.JOB_STATE_CANCELLED)
 _UNAVAILABLE_RETRIES = 3
@@ -98,7 +103,9 @@ class JobStore:
         ]
 
     def page(self, tenant: str, state: int, limit: int, offset: int) -> list[dict]:
-        query = f"SELECT {_COLUMNS} FROM jobs WHERE tenant = ?"
+        # Listing never returns requests or results: leave the blobs on disk.
+        columns = _COLUMNS.replace("request,", "'' AS request,").replace("result,", "'' AS result,")
+        query = f"SELECT {columns} FROM jobs WHERE tenant = ?"
         args: list = [tenant]
         if state:
             query += " AND state = ?"
@@ -116,6 +123,10 @@ class JobStore:
             "DELETE FROM jobs WHERE expire > 0 AND expire < ? AND state IN (?, ?, ?)", (now, *FINAL)
         )
         return cursor.rowcount
+
+
+def _snapshot(job: jobs_pb2.Job) -> tuple:
+    return (job.state, job.progress.SerializeToString(), job.attempts)
 
 
 def to_job(row: dict, with_result: bool = True) -> jobs_pb2.Job:
@@ -179,20 +190,24 @@ class JobRunner:
         """Requeue or fail jobs the previous gateway process left RUNNING; queue QUEUED ones."""
         for job_id in self.store.ids_in_state(jobs_pb2.JOB_STATE_RUNNING):
             row = self.store.row(job_id)
-            if row["idempotent"]:
+            if row["idempotent"] and row["attempts"] < MAX_ATTEMPTS:
                 self.store.update(job_id, state=jobs_pb2.JOB_STATE_QUEUED)
                 log.info("requeued job after restart", extra={"job_id": job_id})
-            else:
-                self._finish(
-                    job_id,
-                    row["method"],
-                    jobs_pb2.JOB_STATE_FAILED,
-                    error=jobs_pb2.JobError(
-                        code=grpc.StatusCode.ABORTED.value[0],
-                        message="the gateway restarted while the job was running; its call is "
-                        "not idempotent, so it was not repeated",
-                    ),
-                )
+                continue
+            why = (
+                "its call is not idempotent, so it was not repeated"
+                if not row["idempotent"]
+                else f"it already started {row['attempts']} times, so it was not repeated again"
+            )
+            self._finish(
+                job_id,
+                row["method"],
+                jobs_pb2.JOB_STATE_FAILED,
+                error=jobs_pb2.JobError(
+                    code=grpc.StatusCode.ABORTED.value[0],
+                    message=f"the gateway restarted while the job was running; {why}",
+                ),
+            )
         for job_id in self.store.ids_in_state(jobs_pb2.JOB_STATE_QUEUED):
             self._queue.put_nowait(job_id)
         self._publish_counts()
@@ -296,14 +311,15 @@ class JobRunner:
         """Yield the job now and after every change, until it reaches a final state."""
         last = None
         while True:
-            event = self._events.setdefault(job_id, asyncio.Event())
             job = self.get(tenant, job_id)
-            snapshot = (job.state, job.progress.SerializeToString(), job.attempts)
-            if snapshot != last:
-                last = snapshot
+            if _snapshot(job) != last:
+                last = _snapshot(job)
                 yield job
             if job.state in FINAL:
                 return
+            event = self._events.setdefault(job_id, asyncio.Event())
+            if _snapshot(self.get(tenant, job_id)) != last:
+                continue  # changed before the event was in place
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout=5.0)
 
@@ -339,7 +355,7 @@ class JobRunner:
             progress.fraction = 1.0
             values["progress"] = progress.SerializeToString()
         self.store.update(job_id, **values)
-        JOBS_FINISHED.labels(method, jobs_pb2.JobState.Name(state)).inc()
+        JOBS_FINISHED.labels(capability_name(method), jobs_pb2.JobState.Name(state)).inc()
         self._notify(job_id)
         self._publish_counts()
 
@@ -361,6 +377,17 @@ class JobRunner:
             except asyncio.CancelledError:
                 if self._stopping:
                     raise
+            except Exception as exc:
+                # A bug must cost one job, never a worker: the job fails with the reason.
+                log.exception("job failed unexpectedly", extra={"job_id": job_id})
+                self._finish(
+                    job_id,
+                    row["method"],
+                    jobs_pb2.JOB_STATE_FAILED,
+                    error=jobs_pb2.JobError(
+                        code=grpc.StatusCode.INTERNAL.value[0], message=f"internal error: {exc}"
+                    ),
+                )
             finally:
                 self._running.pop(job_id, None)
 
@@ -368,24 +395,13 @@ class JobRunner:
         job_id, method = row["id"], row["method"]
         logs.request_id.set(row["request_id"] or job_id)
         logs.tenant.set(row["tenant"])
-        metadata = [
-            ("x-vipro-tenant", row["tenant"]),
-            (logs.REQUEST_ID_HEADER, row["request_id"] or job_id),
-            ("x-vipro-job-id", job_id),
-        ]
-        if row["version"]:
-            metadata.append(("vipro-version", row["version"]))
-        if row["stage"]:
-            metadata.append(("vipro-stage", row["stage"]))
+        pins = [(VERSION_HEADER, row["version"]), (STAGE_HEADER, row["stage"])]
+        metadata = self.proxy.mesh_metadata((JOB_HEADER, job_id), *[p for p in pins if p[1]])
         deadline = time.monotonic() + row["timeout"]
         for attempt in range(_UNAVAILABLE_RETRIES + 1):
             try:
                 reply = await self.proxy.invoke(
-                    method,
-                    row["request"],
-                    tuple(metadata),
-                    max(deadline - time.monotonic(), 0.001),
-                    bool(row["idempotent"]),
+                    method, row["request"], metadata, max(deadline - time.monotonic(), 0.001)
                 )
             except (grpc.aio.AioRpcError, ServiceError) as err:
                 code = err.code() if isinstance(err, grpc.aio.AioRpcError) else err.code

@@ -42,7 +42,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from common import logs
 from common.contracts import find_method
 from common.errors import FailedPrecondition, InvalidArgument, NotFound, ServiceError
-from common.internal import TENANT_HEADER
 from gateway.paging import next_token, page_offset
 from gateway.proxy import Proxy
 from gateway.sqlite import open_db
@@ -373,12 +372,8 @@ class Producer:
                 reply = await self.proxy.invoke(
                     method,
                     request.SerializeToString(),
-                    (
-                        (TENANT_HEADER, logs.tenant.get()),
-                        (logs.REQUEST_ID_HEADER, logs.request_id.get()),
-                    ),
+                    self.proxy.mesh_metadata(),
                     max(deadline - time.monotonic(), 0.001),
-                    True,
                 )
             except grpc.aio.AioRpcError as err:
                 code = err.code()

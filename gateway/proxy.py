@@ -19,11 +19,11 @@ import grpc
 from common import logs
 from common.client import CHANNEL_OPTIONS
 from common.contracts import capability_name, find_method, is_idempotent
-from common.errors import Unimplemented, abort_async
+from common.errors import ServiceError, Unimplemented, abort_async
 from common.interceptor import header
 from common.internal import (
+    API_KEY_HEADER,
     INTERNAL_TOKEN_HEADER,
-    JOB_HEADER,
     STAGE_HEADER,
     TENANT_HEADER,
     VERSION_HEADER,
@@ -34,9 +34,10 @@ from gateway.routing import Route, Router
 
 log = logging.getLogger(__name__)
 
-# Headers never forwarded: credentials (the gateway vouches for the tenant instead), the mesh's
-# own identity headers (a caller must not forge them), and HTTP/2 pseudo-headers.
-_DROPPED = {"x-api-key", INTERNAL_TOKEN_HEADER, TENANT_HEADER, JOB_HEADER, "grpc-timeout"}
+# Headers never forwarded: the caller's credentials (the gateway vouches for the tenant instead),
+# the request id (sent anew), and, by prefix, every x-vipro-* mesh header and HTTP/2 pseudo-header
+# (a caller must not forge them).
+_DROPPED = {API_KEY_HEADER, logs.REQUEST_ID_HEADER, "grpc-timeout"}
 
 
 class MethodShape:
@@ -57,6 +58,8 @@ class Proxy(grpc.GenericRpcHandler):
         router: picks instances.
         default_deadline: seconds allowed when the caller sets no deadline.
         retry_attempts: most instances tried for one idempotent call.
+        internal_token: the mesh's token, sent with every forwarded call so instances can tell
+            the gateway's calls (and the tenant it vouches for) from anyone else's.
     """
 
     def __init__(
@@ -64,8 +67,10 @@ class Proxy(grpc.GenericRpcHandler):
         router: Router,
         default_deadline: float = 60.0,
         retry_attempts: int = 3,
+        internal_token: str = "",
     ):
         self.router = router
+        self.internal_token = internal_token
         self.default_deadline = default_deadline
         self.retry_attempts = max(1, retry_attempts)
         self._channels: dict[str, grpc.aio.Channel] = {}
@@ -98,8 +103,8 @@ class Proxy(grpc.GenericRpcHandler):
         if shape.client_streaming:
             return grpc.stream_unary_rpc_method_handler(self._stream_unary(method))
         if shape.server_streaming:
-            return grpc.unary_stream_rpc_method_handler(self._unary_stream(method, shape))
-        return grpc.unary_unary_rpc_method_handler(self._unary_unary(method, shape))
+            return grpc.unary_stream_rpc_method_handler(self._unary_stream(method))
+        return grpc.unary_unary_rpc_method_handler(self._unary_unary(method))
 
     # Plumbing ----------------------------------------------------------------------------
     def channel(self, address: str) -> grpc.aio.Channel:
@@ -110,18 +115,24 @@ class Proxy(grpc.GenericRpcHandler):
             self._channels[address] = channel
         return channel
 
-    def outgoing_metadata(self, context: grpc.aio.ServicerContext, job_id: str = ""):
-        """Caller's headers minus credentials, plus tenant, request id and internal token."""
+    def mesh_metadata(self, *extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:
+        """Headers the gateway adds to every call it makes to an instance: the tenant and request
+        id of the current context and the internal token that proves the gateway sent them."""
+        return (
+            *extra,
+            (TENANT_HEADER, logs.tenant.get()),
+            (logs.REQUEST_ID_HEADER, logs.request_id.get()),
+            (INTERNAL_TOKEN_HEADER, self.internal_token),
+        )
+
+    def outgoing_metadata(self, context: grpc.aio.ServicerContext):
+        """The caller's headers minus credentials and mesh headers, plus `mesh_metadata()`."""
         forwarded = [
             (k, v)
             for k, v in context.invocation_metadata() or ()
-            if k not in _DROPPED and not k.startswith(":") and k != logs.REQUEST_ID_HEADER
+            if k not in _DROPPED and not k.startswith((":", "x-vipro-"))
         ]
-        forwarded.append((TENANT_HEADER, logs.tenant.get()))
-        forwarded.append((logs.REQUEST_ID_HEADER, logs.request_id.get()))
-        if job_id:
-            forwarded.append((JOB_HEADER, job_id))
-        return tuple(forwarded)
+        return self.mesh_metadata(*forwarded)
 
     def timeout(self, context: grpc.aio.ServicerContext) -> float:
         remaining = context.time_remaining()
@@ -149,27 +160,35 @@ class Proxy(grpc.GenericRpcHandler):
         self._record(route, method, code, t0)
 
     # Calls -------------------------------------------------------------------------------
-    async def invoke(
-        self,
-        method: str,
-        request: bytes,
-        metadata: tuple,
-        timeout: float,
-        idempotent: bool,
-    ) -> bytes:
-        """Forward one unary call; retries idempotent calls on UNAVAILABLE.
+    def idempotent(self, method: str, route: Route) -> bool:
+        """Whether the version `route` chose may be called again (its declaration, else the
+        contract)."""
+        if route.declaration is not None:
+            return route.declaration.idempotent
+        md = find_method(method)
+        return md is not None and is_idempotent(md)
+
+    async def invoke(self, method: str, request: bytes, metadata: tuple, timeout: float) -> bytes:
+        """Forward one unary call; an idempotent call answered UNAVAILABLE is retried on another
+        instance while time and attempts remain.
 
         Used by the unary handler and by jobs and productions inside the gateway.
 
         Raises:
-            grpc.aio.AioRpcError: the instance's final answer when it is an error.
-            ServiceError: no instance could be chosen.
+            grpc.aio.AioRpcError: the instance's final answer when it is an error (also when a
+                retry finds no other instance: the instance's answer is the useful one).
+            ServiceError: no instance could be chosen at all.
         """
         deadline = time.monotonic() + timeout
         tried: frozenset[str] = frozenset()
-        attempts = self.retry_attempts if idempotent else 1
+        last_error: grpc.aio.AioRpcError | None = None
         while True:
-            route = self.pick(method, metadata, tried)
+            try:
+                route = self.pick(method, metadata, tried)
+            except ServiceError:
+                if last_error is not None:
+                    raise last_error from None
+                raise
             t0 = self._enter(route)
             code = grpc.StatusCode.OK
             try:
@@ -180,9 +199,11 @@ class Proxy(grpc.GenericRpcHandler):
             except grpc.aio.AioRpcError as err:
                 code = err.code()
                 tried = tried | {route.instance_id}
+                last_error = err
                 if (
                     code != grpc.StatusCode.UNAVAILABLE
-                    or len(tried) >= attempts
+                    or not self.idempotent(method, route)
+                    or len(tried) >= self.retry_attempts
                     or time.monotonic() >= deadline
                 ):
                     raise
@@ -194,34 +215,35 @@ class Proxy(grpc.GenericRpcHandler):
             finally:
                 self._exit(route, method, code, t0)
 
-    def _unary_unary(self, method: str, shape: MethodShape):
+    def _unary_unary(self, method: str):
         async def handle(request: bytes, context):
             try:
                 return await self.invoke(
-                    method,
-                    request,
-                    self.outgoing_metadata(context),
-                    self.timeout(context),
-                    shape.idempotent,
+                    method, request, self.outgoing_metadata(context), self.timeout(context)
                 )
             except grpc.aio.AioRpcError as err:
                 await _relay_error(context, err)
 
         return handle
 
-    def _unary_stream(self, method: str, shape: MethodShape):
+    def _unary_stream(self, method: str):
         async def handle(request: bytes, context) -> AsyncIterator[bytes]:
             metadata = self.outgoing_metadata(context)
-            timeout = self.timeout(context)
+            deadline = time.monotonic() + self.timeout(context)
             tried: frozenset[str] = frozenset()
-            attempts = self.retry_attempts if shape.idempotent else 1
+            last_error: grpc.aio.AioRpcError | None = None
             while True:
-                route = self.pick(method, metadata, tried)
+                try:
+                    route = self.pick(method, metadata, tried)
+                except ServiceError:
+                    if last_error is None:
+                        raise
+                    await _relay_error(context, last_error)
                 t0 = self._enter(route)
                 code, sent = grpc.StatusCode.OK, False
                 try:
                     call = self.channel(route.address).unary_stream(method)(
-                        request, metadata=metadata, timeout=timeout
+                        request, metadata=metadata, timeout=max(deadline - time.monotonic(), 0.001)
                     )
                     async for response in call:
                         sent = True
@@ -230,7 +252,14 @@ class Proxy(grpc.GenericRpcHandler):
                 except grpc.aio.AioRpcError as err:
                     code = err.code()
                     tried = tried | {route.instance_id}
-                    if code != grpc.StatusCode.UNAVAILABLE or sent or len(tried) >= attempts:
+                    last_error = err
+                    if (
+                        code != grpc.StatusCode.UNAVAILABLE
+                        or sent
+                        or not self.idempotent(method, route)
+                        or len(tried) >= self.retry_attempts
+                        or time.monotonic() >= deadline
+                    ):
                         await _relay_error(context, err)
                     RETRIES.labels(route.capability).inc()
                 finally:

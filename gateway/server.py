@@ -88,7 +88,12 @@ class Gateway:
             config.capability_defaults,
             config.balancer,
         )
-        self.proxy = Proxy(self.router, config.default_deadline_seconds, config.retry_attempts)
+        self.proxy = Proxy(
+            self.router,
+            config.default_deadline_seconds,
+            config.retry_attempts,
+            self.internal_token,
+        )
         self.assets = AssetStore(state / "assets", config.assets)
         self.jobs = JobRunner(JobStore(state / "jobs.sqlite"), self.proxy, config.jobs)
         self.producer = Producer(

@@ -12,7 +12,7 @@ from collections import Counter
 import grpc
 import pytest
 
-from common.client import connect
+from common.client import connect, internal_headers
 
 
 def start_echo(mesh, echo_pythonpath, name, version="1.0.0", stage="ga", wait=True):
@@ -136,7 +136,8 @@ def test_killing_an_instance_under_load_fails_no_idempotent_call(
 def test_sigterm_drains_in_flight_calls(mesh, echo_pythonpath, echo_modules):
     echo_pb2, echo_pb2_grpc = echo_modules
     info = start_echo(mesh, echo_pythonpath, "echo-drain")
-    direct = echo_pb2_grpc.EchoServiceStub(grpc.insecure_channel(f"127.0.0.1:{info.port}"))
+    mesh_headers = internal_headers(mesh.internal_token, "local")
+    direct = echo_pb2_grpc.EchoServiceStub(connect(f"127.0.0.1:{info.port}", headers=mesh_headers))
     future = direct.Echo.future(echo_pb2.EchoRequest(payload=b"slow", delay_ms=1500), timeout=10)
     time.sleep(0.3)
     os.kill(info.pid, signal.SIGTERM)
@@ -150,3 +151,19 @@ def test_unknown_capability_is_unimplemented_with_its_name(channel):
         method(b"", timeout=5)
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "nowhere.Missing" in info.value.details()
+
+
+def test_services_refuse_calls_without_the_mesh_token(
+    mesh, echo_pythonpath, echo_modules, echo_pair
+):
+    echo_pb2, echo_pb2_grpc = echo_modules
+    port = mesh.processes["echo-a"].port
+    forged = connect(f"127.0.0.1:{port}", headers=(("x-vipro-tenant", "someone-else"),))
+    with pytest.raises(grpc.RpcError) as info:
+        echo_pb2_grpc.EchoServiceStub(forged).Echo(echo_pb2.EchoRequest(payload=b"x"), timeout=5)
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # Health stays open for load balancers and orchestrators.
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    health = health_pb2_grpc.HealthStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+    assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == 1
