@@ -21,7 +21,8 @@ DETAILS_KEY = "grpc-status-details-bin"
 
 
 class ServiceError(Exception):
-    """A failure with a gRPC status code, a message and google.rpc detail messages."""
+    """A failure with a gRPC status code, a message and google.rpc detail messages (messages, or
+    already packed `Any`s)."""
 
     code = grpc.StatusCode.INTERNAL
 
@@ -36,10 +37,21 @@ class ServiceError(Exception):
         """The google.rpc.Status this error travels as."""
         packed = []
         for detail in self.details:
+            if isinstance(detail, any_pb2.Any):
+                packed.append(detail)
+                continue
             any_msg = any_pb2.Any()
             any_msg.Pack(detail)
             packed.append(any_msg)
         return status_pb2.Status(code=self.code.value[0], message=self.message, details=packed)
+
+    @classmethod
+    def relay(cls, err: grpc.RpcError, prefix: str = "") -> ServiceError:
+        """The status another server answered (code, message, details), with `prefix` added to
+        the message."""
+        status = rpc_status.from_call(err)
+        details = list(status.details) if status is not None else []
+        return cls(f"{prefix}{err.details() or ''}", *details, code=err.code())
 
     def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
         """Trailing metadata carrying the serialised status."""

@@ -42,10 +42,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from common import logs
 from common.contracts import find_method
 from common.errors import FailedPrecondition, InvalidArgument, NotFound, ServiceError
+from gateway.assets import AssetStore
 from gateway.paging import next_token, page_offset
 from gateway.proxy import Proxy
 from gateway.sqlite import open_db
-from vipro.v1 import production_pb2, production_pb2_grpc
+from vipro.v1 import assets_pb2, production_pb2, production_pb2_grpc
 
 _REF = re.compile(r"\$\{([^}]+)\}")
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+|\*)\]")
@@ -243,30 +244,41 @@ class Producer:
         recipes: by name.
         proxy: forwards the calls.
         cases: where cases are recorded.
+        assets: where inline outputs are stored.
         default_deadline: seconds for a production when the caller set no deadline.
     """
 
     def __init__(
-        self, recipes: dict[str, Recipe], proxy: Proxy, cases: CaseStore, default_deadline: float
+        self,
+        recipes: dict[str, Recipe],
+        proxy: Proxy,
+        cases: CaseStore,
+        assets: AssetStore,
+        default_deadline: float,
     ):
         self.recipes = recipes
         self.proxy = proxy
         self.cases = cases
+        self.assets = assets
         self.default_deadline = default_deadline
 
     def recipe_for(self, request: production_pb2.ProduceRequest) -> Recipe:
-        name = request.recipe or _DEFAULT_RECIPE[request.type]
+        name = request.recipe or _DEFAULT_RECIPE.get(request.type, "")
+        if not name:
+            raise InvalidArgument.field("type", f"unknown production type {request.type}")
         recipe = self.recipes.get(name)
         if recipe is None:
             raise InvalidArgument.field("recipe", f"no recipe named {name!r}")
         return recipe
 
     def check_capabilities(self, recipe: Recipe) -> None:
-        """Raises FailedPrecondition naming every capability of the recipe nobody serves."""
+        """Raises FailedPrecondition naming every capability of the recipe that no instance
+        serves, or whose contract the gateway does not know (it must build the requests)."""
         missing = [
             c
             for c in recipe.capabilities()
             if self.proxy.router.declaration(self.proxy.router.resolve(c)) is None
+            or find_method(self.proxy.router.resolve(c)) is None
         ]
         if missing:
             raise FailedPrecondition(
@@ -292,23 +304,27 @@ class Producer:
                 for p in request.products
                 for i, img in enumerate(p.images)
             ],
+            "drafts": [_to_dict(d) for d in request.drafts],
+            "case_ids": list(request.case_ids),
             "steps": {},
         }
         case = production_pb2.Case(case_id=uuid.uuid4().hex, type=request.type, recipe=recipe.name)
         case.params.update(params)
-        outputs: list[dict] = []
+        run = _Run(self.proxy, deadline, case, asyncio.Semaphore(MAX_CONCURRENT_CALLS))
         for wave in recipe.order():
-            results = await asyncio.gather(
-                *(self._run_step(step, scope, deadline, case, outputs) for step in wave)
-            )
+            results = await _all(self._run_step(step, scope, run) for step in wave)
             for step, result in zip(wave, results, strict=True):
                 scope["steps"][step.id] = result
         response = production_pb2.ProduceResponse()
         products = {p.product_id: p for p in request.products}
         new_images: dict[str, list] = {}
-        for out in outputs:
+        for out in run.outputs:
             product_id = out.pop("product_id", "")
-            material = json_format.ParseDict(out, production_pb2.Material())
+            try:
+                material = json_format.ParseDict(out, production_pb2.Material())
+            except json_format.ParseError as exc:
+                raise InvalidArgument.field(f"recipe.{recipe.name}.output", str(exc)) from None
+            await self._store_inline(material)
             response.materials.append(material)
             case.outputs.append(material)
             if product_id and material.HasField("image"):
@@ -328,6 +344,23 @@ class Producer:
         response.case.CopyFrom(case)
         return response
 
+    async def _store_inline(self, material: production_pb2.Material) -> None:
+        """Move an output's inline bytes into the tenant's asset store: replies and case records
+        stay small however many outputs a production makes."""
+        kind = material.WhichOneof("content")
+        if kind not in ("image", "video", "audio"):
+            return
+        media = getattr(material, kind)
+        if media.WhichOneof("source") != "inline":
+            return
+
+        async def chunks():
+            yield media.inline
+
+        header = assets_pb2.AssetHeader(media_type=media.media_type, filename=material.name)
+        info, _ = await self.assets.put(logs.tenant.get(), header, chunks())
+        media.asset_id = info.asset_id
+
     def _items(self, step: Step, scope: dict) -> list[Any]:
         if not step.for_each:
             return [None]
@@ -341,24 +374,37 @@ class Producer:
             return scope["product_images"]
         return list(lookup(scope, step.for_each))
 
-    async def _run_step(self, step: Step, scope: dict, deadline: float, case, outputs) -> list:
-        method = self.proxy.router.resolve(step.capability)
-        md = find_method(method)
+    def _expand(self, step: Step, scope: dict) -> list[tuple[dict, dict]]:
+        """(scope, request body) of every call a step makes: for_each items x matrix values."""
         axes = [render(v, scope) for v in step.matrix.values()]
         combos = [
             dict(zip(step.matrix, values, strict=True)) for values in itertools.product(*axes)
         ]
+        items = self._items(step, scope)
+        if len(items) * len(combos) > MAX_CALLS_PER_STEP:
+            raise InvalidArgument.field(
+                f"recipe.{step.id}",
+                f"expands to {len(items) * len(combos)} calls, at most {MAX_CALLS_PER_STEP}",
+            )
         calls = []
-        for item in self._items(step, scope):
+        for item in items:
             for combo in combos:
                 local = {**scope, **combo, "item": item}
-                try:
-                    body = render(step.request, local)
-                except KeyError as exc:
-                    raise InvalidArgument.field(
-                        f"recipe.{step.id}", f"reads {exc.args[0]!r}, which the request lacks"
-                    ) from None
-                calls.append((local, body))
+                calls.append((local, render(step.request, local)))
+        return calls
+
+    async def _run_step(self, step: Step, scope: dict, run: _Run) -> list:
+        method = self.proxy.router.resolve(step.capability)
+        md = find_method(method)
+        try:
+            calls = self._expand(step, scope)
+        except (KeyError, TypeError, ValueError) as exc:
+            reason = (
+                f"reads {exc.args[0]!r}, which the request lacks"
+                if isinstance(exc, KeyError)
+                else str(exc)
+            )
+            raise InvalidArgument.field(f"recipe.{step.id}", reason) from None
 
         async def one(local: dict, body: dict) -> dict:
             request = message_factory.GetMessageClass(md.input_type)()
@@ -366,37 +412,73 @@ class Producer:
                 json_format.ParseDict(body, request)
             except json_format.ParseError as exc:
                 raise InvalidArgument.field(f"recipe.{step.id}", str(exc)) from None
-            t0 = time.perf_counter()
-            code = grpc.StatusCode.OK
-            try:
-                reply = await self.proxy.invoke(
-                    method,
-                    request.SerializeToString(),
-                    self.proxy.mesh_metadata(),
-                    max(deadline - time.monotonic(), 0.001),
-                )
-            except grpc.aio.AioRpcError as err:
-                code = err.code()
-                raise ServiceError(
-                    f"step {step.id} ({step.capability}): {err.details()}", code=err.code()
-                ) from None
-            finally:
-                case.steps.add(
-                    step_id=step.id,
-                    capability=step.capability,
-                    milliseconds=(time.perf_counter() - t0) * 1000.0,
-                    status=code.name,
-                )
-            response = message_factory.GetMessageClass(md.output_type).FromString(reply)
-            result = _to_dict(response)
+            async with run.slots:
+                reply = await run.call(step, method, request.SerializeToString())
+            result = _to_dict(message_factory.GetMessageClass(md.output_type).FromString(reply))
             if step.output is not None:
                 out_scope = {**local, "result": result}
-                entries = lookup(out_scope, step.output_each) if step.output_each else [None]
-                for entry in entries:
-                    outputs.append(render(step.output, {**out_scope, "entry": entry}))
+                try:
+                    entries = lookup(out_scope, step.output_each) if step.output_each else [None]
+                    for entry in entries:
+                        run.outputs.append(render(step.output, {**out_scope, "entry": entry}))
+                except (KeyError, TypeError) as exc:
+                    raise InvalidArgument.field(
+                        f"recipe.{step.id}.output", f"cannot read {exc}"
+                    ) from None
             return result
 
-        return list(await asyncio.gather(*(one(local, body) for local, body in calls)))
+        return await _all(one(local, body) for local, body in calls)
+
+
+MAX_CALLS_PER_STEP = 256
+"""Most calls one step may expand to (for_each items x matrix values)."""
+
+MAX_CONCURRENT_CALLS = 8
+"""Most capability calls one production has in flight at once."""
+
+
+@dataclass
+class _Run:
+    """State of one production while it runs."""
+
+    proxy: Proxy
+    deadline: float
+    case: production_pb2.Case
+    slots: asyncio.Semaphore
+    outputs: list[dict] = field(default_factory=list)
+
+    async def call(self, step: Step, method: str, request: bytes) -> bytes:
+        """One capability call, recorded in the case; failures keep the instance's details."""
+        t0 = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            return await self.proxy.invoke(
+                method,
+                request,
+                self.proxy.mesh_metadata(),
+                max(self.deadline - time.monotonic(), 0.001),
+            )
+        except grpc.aio.AioRpcError as err:
+            code = err.code()
+            raise ServiceError.relay(err, f"step {step.id} ({step.capability}): ") from None
+        finally:
+            self.case.steps.add(
+                step_id=step.id,
+                capability=step.capability,
+                milliseconds=(time.perf_counter() - t0) * 1000.0,
+                status=code.name,
+            )
+
+
+async def _all(coroutines) -> list:
+    """Run coroutines concurrently; the first failure cancels the rest and is raised as is."""
+    tasks = []
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(c) for c in coroutines]
+    except* Exception as errors:
+        raise errors.exceptions[0] from None
+    return [t.result() for t in tasks]
 
 
 class ProductionServicer(production_pb2_grpc.ProductionServiceServicer):

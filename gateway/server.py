@@ -100,6 +100,7 @@ class Gateway:
             load_recipes(config.recipes_dir),
             self.proxy,
             CaseStore(state / "cases.sqlite"),
+            self.assets,
             config.default_deadline_seconds,
         )
         self.health = health.aio.HealthServicer()

@@ -33,7 +33,9 @@ def test_general_recipe_resizes_every_material_to_every_size(producer, assets):
     assert names == ["a-120x40", "a-64x64", "b-120x40", "b-64x64"]
     for material in reply.materials:
         w, h = map(int, material.name.split("-")[1].split("x"))
-        decoded = cv2.imdecode(np.frombuffer(material.image.inline, np.uint8), cv2.IMREAD_COLOR)
+        # Outputs are stored as assets so replies and case records stay small.
+        data = assets.download(material.image.asset_id)
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         assert decoded.shape[:2] == (h, w)
     assert [s.capability for s in reply.case.steps] == ["editing.ConvertImage"] * 4
     assert all(s.status == "OK" for s in reply.case.steps)
@@ -71,3 +73,35 @@ def test_missing_type_is_invalid(producer):
     with pytest.raises(grpc.RpcError) as info:
         producer.Produce(production_pb2.ProduceRequest(), timeout=10)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize(
+    ("fields", "params", "needle"),
+    [
+        ({"type": 99}, {}, "type"),
+        ({"type": production_pb2.PRODUCTION_TYPE_GENERAL}, {"sizes": 5}, "recipe.resize"),
+        (
+            {"type": production_pb2.PRODUCTION_TYPE_GENERAL},
+            {"sizes": [{"width": 8, "height": 8}] * 300},
+            "at most 256",
+        ),
+        ({"type": production_pb2.PRODUCTION_TYPE_GENERAL, "recipe": "nope"}, {}, "recipe"),
+    ],
+)
+def test_bad_productions_are_invalid_argument(producer, fields, params, needle):
+    request = production_pb2.ProduceRequest(**fields)
+    request.params.update(params)
+    request.materials.add(name="a", image=common_pb2.Image(inline=png(10, 10)))
+    with pytest.raises(grpc.RpcError) as info:
+        producer.Produce(request, timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert needle in info.value.details()
+
+
+def test_a_failing_step_keeps_the_instance_details(producer):
+    request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_GENERAL)
+    request.materials.add(name="bad", image=common_pb2.Image(inline=b"not an image"))
+    with pytest.raises(grpc.RpcError) as info:
+        producer.Produce(request, timeout=30)
+    bad = [d for d in decode_details(info.value) if isinstance(d, error_details_pb2.BadRequest)]
+    assert bad and bad[0].field_violations[0].field == "image"
