@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +30,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from common.client import AssetClient, connect
-from common.contracts import family_service, find_method
+from common.contracts import find_method, method_for
 from common.errors import decode_details
 from common.mesh import FAMILIES, Mesh
 from vipro.v1 import (
@@ -190,6 +191,12 @@ def save_outputs(value, out: Path, session: Session, prefix: str = "out"):
     return value
 
 
+def _safe_name(name: str) -> str:
+    """A file name from a server-chosen name: no folders, no dot-files."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")
+    return cleaned or "output"
+
+
 def _suffix(media_type: str) -> str:
     return {
         "image/png": ".png",
@@ -197,14 +204,6 @@ def _suffix(media_type: str) -> str:
         "image/webp": ".webp",
         "video/mp4": ".mp4",
     }.get(media_type, ".bin")
-
-
-def _method(capability: str) -> str:
-    """ "editing.ConvertImage" -> "/vipro.v1.EditingService/ConvertImage"; full methods pass."""
-    if capability.startswith("/"):
-        return capability
-    family, _, rpc = capability.partition(".")
-    return f"/{family_service(family)}/{rpc}"
 
 
 @app.command()
@@ -222,7 +221,7 @@ def call(
 ) -> None:
     """Call a capability once, e.g. `vipro call editing.ConvertImage --in image=a.png`."""
     session = Session(home, gateway, api_key)
-    method = _method(capability)
+    method = method_for(capability)
     request = build_request(session, method, body, inputs)
     md = find_method(method)
     response_cls = message_factory.GetMessageClass(md.output_type)
@@ -279,7 +278,7 @@ def jobs_submit(
 ) -> None:
     """Submit a capability call as a job; --watch follows it to the end."""
     session = Session(home, gateway, api_key)
-    method = _method(capability)
+    method = method_for(capability)
     packed = any_pb2.Any()
     packed.Pack(build_request(session, method, body, inputs))
     with rpc_errors():
@@ -415,7 +414,7 @@ def produce(
     for material in reply.materials:
         if material.WhichOneof("content") == "image":
             image = material.image
-            path = out / f"{material.name}{_suffix(image.media_type)}"
+            path = out / f"{_safe_name(material.name)}{_suffix(image.media_type)}"
             if image.WhichOneof("source") == "inline":
                 path.write_bytes(image.inline)
             else:

@@ -10,6 +10,14 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 import vipro.v1
+from vipro.v1 import registry_pb2
+
+STAGES = {
+    "experimental": registry_pb2.STAGE_EXPERIMENTAL,
+    "ga": registry_pb2.STAGE_GA,
+    "deprecated": registry_pb2.STAGE_DEPRECATED,
+}
+"""Stage names used in headers and declarations, and their enum values."""
 
 
 @functools.cache
@@ -23,6 +31,21 @@ def load_all() -> None:
 def family_service(family: str) -> str:
     """Full gRPC service name of a family: "editing" -> "vipro.v1.EditingService"."""
     return f"vipro.v1.{family[:1].upper()}{family[1:]}Service"
+
+
+def method_for(capability: str) -> str:
+    """ "editing.ConvertImage" -> "/vipro.v1.EditingService/ConvertImage" (the vipro.v1
+    convention); a full "/pkg.Service/Rpc" is returned as is.
+
+    Raises:
+        ValueError: neither form.
+    """
+    if capability.startswith("/"):
+        return capability
+    family, _, rpc = capability.partition(".")
+    if not family or not rpc or "/" in capability:
+        raise ValueError(f"{capability!r} is neither /pkg.Service/Rpc nor family.Rpc")
+    return f"/{family_service(family)}/{rpc}"
 
 
 def capability_name(method: str) -> str:

@@ -21,7 +21,8 @@ from vipro.v1 import common_pb2
 MAX_PIXELS = 100_000_000
 """Largest decoded image, in pixels (100 MP, e.g. 10000x10000)."""
 
-_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF", "PPM"}
+_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "TIFF", "GIF", "PPM"}
+"""Pillow format names accepted; MPO is the multi-picture JPEG many phone cameras write."""
 _MEDIA_TYPES = {
     common_pb2.IMAGE_FORMAT_PNG: ("image/png", ".png"),
     common_pb2.IMAGE_FORMAT_JPEG: ("image/jpeg", ".jpg"),

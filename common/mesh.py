@@ -146,21 +146,25 @@ class Mesh:
         )
 
     def write_config(self, extra: dict | None = None, tenants: dict | None = None) -> Path:
-        """Write gateway.yaml, api_keys.yaml, the local API key and the internal token."""
+        """Write gateway.yaml, the local API key and internal token (once), and api_keys.yaml
+        (once, or again when `tenants` is given)."""
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         for name in ("api_key", "internal_token"):
             path = self.home / name
             if not path.exists():
                 path.write_text(secrets.token_hex(20 if name == "api_key" else 24))
                 path.chmod(0o600)
-        keys = tenants or {DEMO_TENANT: {"keys": [self.api_key], "rate_per_second": 0}}
-        (self.home / "api_keys.yaml").write_text(yaml.safe_dump({"tenants": keys}))
+        keys_file = self.home / "api_keys.yaml"
+        if tenants is not None or not keys_file.exists():
+            # Written once: tenants an operator adds later survive `vipro up`.
+            keys = tenants or {DEMO_TENANT: {"keys": [self.api_key], "rate_per_second": 0}}
+            keys_file.write_text(yaml.safe_dump({"tenants": keys}))
         config = {
             "host": "127.0.0.1",
             "port": self.gateway_port,
             "metrics_port": self.metrics_port,
             "state_dir": str(self.home / "gateway"),
-            "api_keys_file": str(self.home / "api_keys.yaml"),
+            "api_keys_file": str(keys_file),
             "internal_token_file": str(self.home / "internal_token"),
         }
         config.update(extra or {})

@@ -42,7 +42,7 @@ from grpc_reflection.v1alpha import reflection
 
 from common import logs, media
 from common.client import CHANNEL_OPTIONS, AssetClient, internal_headers
-from common.contracts import family_service, find_service, is_idempotent
+from common.contracts import STAGES, family_service, find_service, is_idempotent
 from common.errors import (
     InvalidArgument,
     NotFound,
@@ -62,11 +62,9 @@ log = logging.getLogger(__name__)
 INLINE_LIMIT = 3 << 20
 """Largest inline output (bytes); larger outputs become assets."""
 
-STAGES = {
-    "experimental": registry_pb2.STAGE_EXPERIMENTAL,
-    "ga": registry_pb2.STAGE_GA,
-    "deprecated": registry_pb2.STAGE_DEPRECATED,
-}
+MAX_READ_BYTES = 256 << 20
+"""Largest input a capability reads into memory (bytes); an image of this size already decodes
+to far more than MAX_PIXELS."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +206,15 @@ class CallContext:
             return media_ref.inline
         if kind == "asset_id":
             try:
-                return self.assets().download(media_ref.asset_id, timeout=self.remaining())
+                client = self.assets()
+                size = client.info(media_ref.asset_id).size_bytes
+                if size > MAX_READ_BYTES:
+                    raise ResourceExhausted(
+                        f"{field_name} is {size} bytes; capabilities read at most "
+                        f"{MAX_READ_BYTES} bytes into memory",
+                        subject=field_name,
+                    )
+                return client.download(media_ref.asset_id, timeout=self.remaining())
             except grpc.RpcError as err:
                 if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                     raise InvalidArgument.field(
@@ -504,6 +510,8 @@ class Provider:
             try:
                 self._registry.heartbeat(self.instance_id)
             except NotFound:
+                if self._stop.is_set():
+                    return  # stop() deregistered us meanwhile: stay gone
                 log.warning("registry lost this instance; registering again")
                 self._try(lambda: self._register_once(ttl_seconds))
             except Exception as exc:

@@ -69,13 +69,9 @@ def _check(message: Message, prefix: str, out: list[Violation], depth: int) -> N
         _recurse(message, field, path, out, depth)
 
 
-def _is_repeated(field: FieldDescriptor) -> bool:
-    return field.is_repeated
-
-
 def _is_set(message: Message, field: FieldDescriptor) -> bool:
     value = getattr(message, field.name)
-    if _is_repeated(field):
+    if field.is_repeated:
         return len(value) > 0
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         return message.HasField(field.name)
@@ -95,7 +91,7 @@ def _check_rules(
     if rules.required and not _is_set(message, field):
         out.append(Violation(path, "is required"))
         return
-    if _is_repeated(field):
+    if field.is_repeated:
         if rules.max_items and len(value) > rules.max_items:
             out.append(Violation(path, f"has {len(value)} items, at most {rules.max_items}"))
         if field.type == FieldDescriptor.TYPE_MESSAGE or field.message_type is not None:
@@ -104,7 +100,7 @@ def _check_rules(
     else:
         values = [value]
     for i, item in enumerate(values):
-        item_path = f"{path}[{i}]" if _is_repeated(field) else path
+        item_path = f"{path}[{i}]" if field.is_repeated else path
         _check_scalar(item, rules, item_path, out)
 
 
@@ -133,7 +129,7 @@ def _recurse(
             for key in value:
                 _check(value[key], f"{path}[{key!r}]", out, depth - 1)
         return
-    if _is_repeated(field):
+    if field.is_repeated:
         for i, item in enumerate(value):
             _check(item, f"{path}[{i}]", out, depth - 1)
     elif message.HasField(field.name):

@@ -12,6 +12,7 @@ other, and one tenant cannot learn that another holds some content.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import tempfile
@@ -23,6 +24,7 @@ from pathlib import Path
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common import logs
+from common.client import CHUNK_BYTES
 from common.errors import DataLoss, InvalidArgument, NotFound, ResourceExhausted
 from gateway.config import AssetLimits
 from gateway.metrics import ASSET_BYTES
@@ -30,7 +32,6 @@ from gateway.paging import next_token, page_offset
 from gateway.sqlite import open_db
 from vipro.v1 import assets_pb2, assets_pb2_grpc
 
-CHUNK_BYTES = 1 << 20
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -64,6 +65,9 @@ class AssetStore:
             "media_type TEXT, filename TEXT, created REAL, PRIMARY KEY (tenant, asset_id))",
         )
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
 
     def _dir(self, tenant: str) -> Path:
         return self.root / hashlib.sha256(tenant.encode()).hexdigest()[:32]
@@ -119,8 +123,8 @@ class AssetStore:
                     size += len(chunk)
                     if size > limit:
                         raise self._too_big(tenant, size, limit)
-                    digest.update(chunk)
-                    out.write(chunk)
+                    # Hashing and writing a MiB takes milliseconds: keep it off the event loop.
+                    await asyncio.to_thread(_absorb, digest, out, chunk)
             return self._commit(tenant, header, tmp, size, "sha256:" + digest.hexdigest())
         finally:
             tmp.unlink(missing_ok=True)
@@ -159,6 +163,10 @@ class AssetStore:
             ).fetchone()
             if existing is not None and target.exists():
                 return _info(existing), False
+            # Checked again under the lock: concurrent uploads each saw room at their start.
+            used = self.used_bytes(tenant)
+            if used + size > self.limits.max_tenant_bytes:
+                raise self._too_big(tenant, size, self.limits.max_tenant_bytes - used)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
             row = (asset_id, size, header.media_type, header.filename, time.time())
@@ -205,6 +213,11 @@ class AssetStore:
         return cursor.rowcount > 0
 
 
+def _absorb(digest, out, chunk: bytes) -> None:
+    digest.update(chunk)
+    out.write(chunk)
+
+
 def _info(row) -> assets_pb2.AssetInfo:
     asset_id, size, media_type, filename, created = row
     stamp = Timestamp()
@@ -248,7 +261,8 @@ class AssetServicer(assets_pb2_grpc.AssetServiceServicer):
             raise InvalidArgument.field("offset", f"is past the end ({info.size_bytes} bytes)")
         yield assets_pb2.DownloadResponse(info=info)
         sent = 0
-        for chunk in self.store.read(tenant, request.asset_id, request.offset, request.length):
+        chunks = self.store.read(tenant, request.asset_id, request.offset, request.length)
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
             sent += len(chunk)
             yield assets_pb2.DownloadResponse(chunk=chunk)
         ASSET_BYTES.labels(tenant, "out").inc(sent)

@@ -29,6 +29,8 @@ from gateway.metrics import RATE_LIMITED, TENANT_CALLS
 
 log = logging.getLogger(__name__)
 
+UNKNOWN_METHOD = "/unknown/unknown"
+
 INTERNAL_METHODS = ("/vipro.v1.RegistryService/", "/vipro.v1.JobService/ReportProgress")
 
 
@@ -38,11 +40,15 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
     Args:
         api_keys: tenant keys and limits.
         internal_token: the mesh's internal token.
+        is_known: whether a full method name is served (the gateway's own or a registered
+            capability); others are counted under grpc_method="unknown", so callers cannot
+            create metric series at will.
     """
 
-    def __init__(self, api_keys: ApiKeys, internal_token: str):
+    def __init__(self, api_keys: ApiKeys, internal_token: str, is_known=lambda method: True):
         self.api_keys = api_keys
         self.internal_token = internal_token
+        self.is_known = is_known
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
@@ -111,9 +117,10 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
     # Wrappers ----------------------------------------------------------------------------
     def _unary(self, behavior, method: str, metadata, kind: str, public: bool):
         stream_in = kind == "client_stream"
+        label = method if self.is_known(method) else UNKNOWN_METHOD
 
         async def wrapper(request, context):
-            observation = RpcObservation(kind, method)
+            observation = RpcObservation(kind, label)
             try:
                 request = await self._begin(request, context, method, metadata, public, stream_in)
                 response = await behavior(request, context)
@@ -127,9 +134,10 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
 
     def _stream(self, behavior, method: str, metadata, kind: str, public: bool):
         stream_in = kind == "bidi_stream"
+        label = method if self.is_known(method) else UNKNOWN_METHOD
 
         async def wrapper(request, context):
-            observation = RpcObservation(kind, method)
+            observation = RpcObservation(kind, label)
             try:
                 request = await self._begin(request, context, method, metadata, public, stream_in)
                 async for response in behavior(request, context):

@@ -69,6 +69,9 @@ class JobStore:
             "WHERE idempotency_key != ''",
         )
 
+    def close(self) -> None:
+        self.db.close()
+
     def insert(self, row: dict) -> None:
         names = ", ".join(row)
         marks = ", ".join("?" for _ in row)

@@ -200,6 +200,9 @@ class CaseStore:
             "body BLOB)",
         )
 
+    def close(self) -> None:
+        self.db.close()
+
     def put(self, tenant: str, case: production_pb2.Case) -> None:
         self.db.execute(
             "INSERT INTO cases VALUES (?, ?, ?, ?)",

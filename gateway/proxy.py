@@ -306,6 +306,12 @@ class Proxy(grpc.GenericRpcHandler):
 
         return handle
 
+    async def prune(self) -> None:
+        """Close channels to addresses no registered instance has any more."""
+        self.router.refresh()
+        for address in [a for a in self._channels if a not in self.router.addresses]:
+            await self._channels.pop(address).close()
+
     async def close(self) -> None:
         """Close pooled channels."""
         for channel in self._channels.values():

@@ -6,12 +6,13 @@ registry's version number changes.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from common.contracts import capability_name, family_service
+from common.contracts import STAGES, capability_name, method_for
 from common.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -20,14 +21,8 @@ from common.errors import (
     Unimplemented,
 )
 from gateway.config import Ejection
-from gateway.metrics import EJECTED, INSTANCE_EJECTIONS
+from gateway.metrics import EJECTED, INSTANCE_EJECTIONS, UPSTREAM_IN_FLIGHT
 from vipro.v1 import registry_pb2
-
-STAGE_NAMES = {
-    "experimental": registry_pb2.STAGE_EXPERIMENTAL,
-    "ga": registry_pb2.STAGE_GA,
-    "deprecated": registry_pb2.STAGE_DEPRECATED,
-}
 
 
 def version_key(version: str) -> tuple:
@@ -48,7 +43,6 @@ def _stage(decl: registry_pb2.CapabilityDeclaration) -> int:
 class InstanceState:
     """Per-instance traffic state the gateway keeps (not in the registry)."""
 
-    address: str
     outstanding: int = 0
     consecutive_failures: int = 0
     ejections: int = 0
@@ -106,51 +100,65 @@ class Router:
         self._clock = clock
         self._rr = itertools.count()
         self.states: dict[str, InstanceState] = {}
+        self.addresses: set[str] = set()
+        """host:port of every registered instance (the proxy closes channels to others)."""
 
     # Index -------------------------------------------------------------------------------
-    def _refresh(self) -> _Index:
+    def refresh(self) -> _Index:
+        """The index of healthy instances, rebuilt when the registry changed."""
         version = self._version()
         if version != self._seen_version:
             index = _Index()
-            for inst in self._source():
+            registered = list(self._source())
+            for inst in registered:
                 if not inst.healthy:
                     continue
-                self.states.setdefault(inst.instance_id, InstanceState(inst.address))
+                self.states.setdefault(inst.instance_id, InstanceState())
                 for decl in inst.capabilities:
                     index.by_method.setdefault(decl.method, []).append((inst, decl))
                 for service in inst.services:
                     index.by_service.setdefault(service, []).append(inst)
             self._index = index
             self._seen_version = version
+            self.addresses = {inst.address for inst in registered}
+            self._forget({inst.instance_id for inst in registered})
         return self._index
+
+    def _forget(self, registered: set[str]) -> None:
+        """Drop state and per-instance gauges of instances that left the registry (restarts
+        bring new ids; without this the state would grow for ever)."""
+        for instance_id in [i for i, st in self.states.items() if i not in registered]:
+            if self.states[instance_id].outstanding:
+                continue
+            del self.states[instance_id]
+            for gauge in (EJECTED, UPSTREAM_IN_FLIGHT):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(instance_id)
 
     def declaration(self, method: str) -> registry_pb2.CapabilityDeclaration | None:
         """Any healthy instance's declaration of `method`, or None."""
-        entries = self._refresh().by_method.get(method)
+        entries = self.refresh().by_method.get(method)
         return entries[0][1] if entries else None
 
     def resolve(self, capability_or_method: str) -> str:
-        """Full method of "family.Rpc" (from the registry, else the vipro.v1 convention), or
-        the argument itself when it already is "/pkg.Service/Rpc".
+        """Full method of "family.Rpc" (as registered, else by the vipro.v1 convention), or the
+        argument itself when it already is "/pkg.Service/Rpc".
 
         Raises:
             InvalidArgument: neither form.
         """
-        if capability_or_method.startswith("/"):
-            return capability_or_method
-        family, _, rpc = capability_or_method.partition(".")
-        if not family or not rpc or "/" in capability_or_method:
-            raise InvalidArgument.field(
-                "method", f"{capability_or_method!r} is neither /pkg.Service/Rpc nor family.Rpc"
-            )
-        for entries in self._refresh().by_method.values():
-            if entries[0][1].name == capability_or_method:
-                return entries[0][1].method
-        return f"/{family_service(family)}/{rpc}"
+        if not capability_or_method.startswith("/"):
+            for entries in self.refresh().by_method.values():
+                if entries[0][1].name == capability_or_method:
+                    return entries[0][1].method
+        try:
+            return method_for(capability_or_method)
+        except ValueError as exc:
+            raise InvalidArgument.field("method", str(exc)) from None
 
     def serves_service(self, service: str) -> bool:
         """Whether a healthy instance answers the gRPC service."""
-        return bool(self._refresh().by_service.get(service))
+        return bool(self.refresh().by_service.get(service))
 
     # Picking -----------------------------------------------------------------------------
     def pick(
@@ -171,7 +179,7 @@ class Router:
             Unavailable: instances exist but none can take the call now.
             InvalidArgument: unknown stage name.
         """
-        index = self._refresh()
+        index = self.refresh()
         service = method.lstrip("/").partition("/")[0]
         capability = capability_name(method)
         entries = index.by_method.get(method)
@@ -187,9 +195,9 @@ class Router:
 
     def _select_version(self, entries, capability: str, pin: str, stage: str):
         pin = pin or self.defaults.get(capability, "")
-        if stage and stage not in STAGE_NAMES:
+        if stage and stage not in STAGES:
             raise InvalidArgument.field(
-                "vipro-stage", f"must be one of {sorted(STAGE_NAMES)}, got {stage!r}"
+                "vipro-stage", f"must be one of {sorted(STAGES)}, got {stage!r}"
             )
         served = sorted({d.version for _, d in entries}, key=version_key, reverse=True)
         if pin:
@@ -198,12 +206,12 @@ class Router:
                 raise NotFound(f"version {pin} of capability", f"{capability} (served: {served})")
             best = max((d.version for _, d in matching), key=version_key)
             return [(i, d) for i, d in matching if d.version == best]
-        wanted = STAGE_NAMES[stage] if stage else registry_pb2.STAGE_GA
+        wanted = STAGES[stage] if stage else registry_pb2.STAGE_GA
         candidates = [(i, d) for i, d in entries if _stage(d) == wanted]
         if not candidates and not stage:
             candidates = [(i, d) for i, d in entries if _stage(d) == registry_pb2.STAGE_DEPRECATED]
         if not candidates:
-            names = {v: k for k, v in STAGE_NAMES.items()}
+            names = {v: k for k, v in STAGES.items()}
             stages = sorted({names[_stage(d)] for _, d in entries})
             raise FailedPrecondition(
                 f"capability {capability} has no {stage or 'ga'} version (stages served: "

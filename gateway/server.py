@@ -56,6 +56,14 @@ _OWN_SERVICES = [
 ]
 
 
+_OWN_METHODS = frozenset(
+    f"/{service.full_name}/{md.name}"
+    for module in (gateway_pb2, assets_pb2, jobs_pb2, production_pb2, registry_pb2, health_pb2)
+    for service in module.DESCRIPTOR.services_by_name.values()
+    for md in service.methods
+) | {f"/{reflection.SERVICE_NAME}/ServerReflectionInfo"}
+
+
 def _internal_token(config: GatewayConfig) -> str:
     if config.internal_token:
         return config.internal_token
@@ -76,14 +84,12 @@ class Gateway:
         state = config.state_dir
         if config.registry == "embedded":
             self.registry = RegistryStore(state / "registry.sqlite", config.registry_ttl_seconds)
-            source, version = self.registry.instances, self.registry.version
         else:
             self.registry = connect_registry(config.registry)
             self.registry.start_watch()
-            source, version = self.registry.instances, self.registry.version
         self.router = Router(
-            source,
-            version,
+            self.registry.instances,
+            self.registry.version,
             config.ejection,
             config.capability_defaults,
             config.balancer,
@@ -113,7 +119,11 @@ class Gateway:
         """Serve; returns the gRPC port."""
         config = self.config
         server = grpc.aio.server(
-            interceptors=[GatewayInterceptor(ApiKeys(config.api_keys_file), self.internal_token)],
+            interceptors=[
+                GatewayInterceptor(
+                    ApiKeys(config.api_keys_file), self.internal_token, self._is_known
+                )
+            ],
             options=CHANNEL_OPTIONS,
         )
         gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
@@ -152,6 +162,9 @@ class Gateway:
         )
         return self.port
 
+    def _is_known(self, method: str) -> bool:
+        return method in _OWN_METHODS or self.proxy.shape(method) is not None
+
     async def _housekeeping(self) -> None:
         while True:
             instances = self.registry.instances()
@@ -160,6 +173,7 @@ class Gateway:
             REGISTERED_INSTANCES.labels("false").set(len(instances) - healthy)
             if isinstance(self.registry, RegistryStore):
                 self.registry.purge(older_than_seconds=3600.0)
+            await self.proxy.prune()
             await asyncio.sleep(5.0)
 
     async def stop(self, grace: float | None = None) -> None:
@@ -173,6 +187,8 @@ class Gateway:
         await self.jobs.stop()
         await self.proxy.close()
         self.registry.close()
+        for store in (self.assets, self.jobs.store, self.producer.cases):
+            store.close()
         log.info("gateway stopped")
 
 

@@ -114,3 +114,28 @@ def test_missing_asset_reference_is_invalid_argument(channel):
         stub.ConvertImage(request, timeout=10)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "not found" in info.value.details()
+
+
+def test_concurrent_uploads_cannot_overshoot_the_tenant_quota(tmp_path):
+    import asyncio
+
+    from common.errors import ResourceExhausted
+    from gateway.assets import AssetStore
+    from gateway.config import AssetLimits
+
+    store = AssetStore(tmp_path, AssetLimits(max_asset_bytes=100, max_tenant_bytes=100))
+
+    async def upload(i: int):
+        async def chunks():
+            yield bytes([i]) * 80
+
+        return await store.put("t", assets_pb2.AssetHeader(), chunks())
+
+    async def all_uploads():
+        return await asyncio.gather(*(upload(i) for i in range(5)), return_exceptions=True)
+
+    results = asyncio.run(all_uploads())
+    stored = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, ResourceExhausted)]
+    assert len(stored) == 1 and len(refused) == 4
+    assert store.used_bytes("t") == 80

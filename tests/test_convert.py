@@ -62,3 +62,16 @@ def test_crop_clips_and_refuses_empty_boxes():
     assert crop(image, -5, -5, 8, 8).shape == (3, 3, 3)
     with pytest.raises(ValueError):
         crop(image, 20, 20, 5, 5)
+
+
+def test_aspect_derived_sizes_are_capped():
+    thin = np.zeros((1, 2000, 3), np.uint8)
+    with pytest.raises(ValueError, match="at most 16384"):
+        fit_image(thin, 0, 2000)
+    with pytest.raises(ValueError):
+        fit_image(np.zeros((1, 300, 3), np.uint8), 0, 300)
+
+
+def test_cover_of_a_thin_image_crops_before_resizing():
+    out = fit_image(np.zeros((1, 2000, 3), np.uint8), 2000, 2000, "cover")
+    assert out.shape == (2000, 2000, 3)

@@ -5,6 +5,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+MAX_SIDE = 16384
+"""Largest output side, pixels (the contract's limit)."""
+
+MAX_PIXELS = 100_000_000
+"""Largest output, pixels."""
+
 FIT_CONTAIN = "contain"
 FIT_COVER = "cover"
 FIT_STRETCH = "stretch"
@@ -68,16 +74,29 @@ def fit_image(
     contain: fit inside, keep aspect (output may be smaller on one side); cover: fill and crop
     the centre to the exact size; stretch: exact size, aspect not kept; pad: contain, then pad
     to the exact size with `background` (RGB, or RGBA for 4-channel images).
+
+    Raises:
+        ValueError: the output would exceed MAX_SIDE on a side or MAX_PIXELS in all (a thin
+            image stretched by its aspect ratio can ask for a huge one).
     """
     src_h, src_w = pixels.shape[:2]
-    new_w, new_h = target_size(src_w, src_h, width, height, fit)
-    out = resize(pixels, new_w, new_h)
     if width and height and fit == FIT_COVER:
-        x0, y0 = (new_w - width) // 2, (new_h - height) // 2
-        out = out[y0 : y0 + height, x0 : x0 + width]
-    elif width and height and fit == FIT_PAD:
+        # Crop the source to the target's aspect ratio first: no oversized intermediate.
+        keep_w = min(src_w, max(1, round(src_h * width / height)))
+        keep_h = min(src_h, max(1, round(src_w * height / width)))
+        x0, y0 = (src_w - keep_w) // 2, (src_h - keep_h) // 2
+        pixels = pixels[y0 : y0 + keep_h, x0 : x0 + keep_w]
+        new_w, new_h = width, height
+    else:
+        new_w, new_h = target_size(src_w, src_h, width, height, fit)
+    if max(new_w, new_h) > MAX_SIDE or new_w * new_h > MAX_PIXELS:
+        raise ValueError(
+            f"output would be {new_w}x{new_h}; at most {MAX_SIDE} a side, {MAX_PIXELS} pixels"
+        )
+    out = resize(pixels, new_w, new_h)
+    if width and height and fit == FIT_PAD:
         channels = out.shape[2]
-        fill = np.array(((*tuple(background), 255))[:channels], np.uint8)
+        fill = np.array((*tuple(background), 255)[:channels], np.uint8)
         canvas = np.empty((height, width, channels), np.uint8)
         canvas[:] = fill
         x0, y0 = (width - new_w) // 2, (height - new_h) // 2

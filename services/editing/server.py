@@ -35,9 +35,13 @@ def convert_image(
                 pixels = convert.crop(pixels, box.x, box.y, box.width, box.height)
             except ValueError as exc:
                 raise InvalidArgument.field("crop", str(exc)) from None
-        out = convert.fit_image(
-            pixels, request.width, request.height, _FITS[request.fit], background
-        )
+        fit = _FITS.get(request.fit)
+        if fit is None:
+            raise InvalidArgument.field("fit", f"unknown fit mode {request.fit}")
+        try:
+            out = convert.fit_image(pixels, request.width, request.height, fit, background)
+        except ValueError as exc:
+            raise InvalidArgument.field("width", str(exc)) from None
         if out.shape[2] == 4 and request.output.format == common_pb2.IMAGE_FORMAT_JPEG:
             out = media.flatten(out, background)
     image = ctx.image_output(out, request.output)
