@@ -21,11 +21,12 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common import logs
 from common.client import CHUNK_BYTES
-from common.errors import DataLoss, InvalidArgument, NotFound, ResourceExhausted
+from common.errors import DataLoss, InvalidArgument, NotFound, ResourceExhausted, ServiceError
 from gateway.config import AssetLimits
 from gateway.metrics import ASSET_BYTES
 from gateway.paging import next_token, page_offset
@@ -33,6 +34,8 @@ from gateway.sqlite import open_db
 from vipro.v1 import assets_pb2, assets_pb2_grpc
 
 _HEX = frozenset("0123456789abcdef")
+UPLOAD_IDLE_SECONDS = 60.0
+"""An upload that sends nothing for this long is abandoned (its temporary file removed)."""
 
 
 def parse_asset_id(asset_id: str, field: str = "asset_id") -> str:
@@ -245,7 +248,17 @@ class AssetServicer(assets_pb2_grpc.AssetServiceServicer):
             raise InvalidArgument.field("header", "the first message of an upload must be a header")
 
         async def chunks():
-            async for message in request_iterator:
+            stream = aiter(request_iterator)
+            while True:
+                try:
+                    message = await asyncio.wait_for(anext(stream), UPLOAD_IDLE_SECONDS)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    raise ServiceError(
+                        f"no chunk for {UPLOAD_IDLE_SECONDS:.0f} s; upload abandoned",
+                        code=grpc.StatusCode.DEADLINE_EXCEEDED,
+                    ) from None
                 if message.WhichOneof("part") != "chunk":
                     raise InvalidArgument.field("chunk", "only chunks may follow the header")
                 yield message.chunk

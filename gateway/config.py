@@ -9,6 +9,8 @@ Example ``gateway.yaml``::
     registry: embedded                 # or consul://127.0.0.1:8500
     api_keys_file: .vipro/api_keys.yaml
     default_deadline_seconds: 60
+    max_concurrent_rpcs: 1000          # more at once are refused with RESOURCE_EXHAUSTED
+    max_message_bytes: 33554432        # largest request message; bigger media go as assets
     retry_attempts: 3
     balancer: least_outstanding        # or round_robin
     ejection: {consecutive_failures: 3, base_seconds: 2, max_seconds: 60}
@@ -76,6 +78,8 @@ class GatewayConfig:
     retry_attempts: int = 3
     balancer: str = "least_outstanding"
     drain_seconds: float = 10.0
+    max_concurrent_rpcs: int = 1000
+    max_message_bytes: int = 32 << 20
     ejection: Ejection = field(default_factory=Ejection)
     assets: AssetLimits = field(default_factory=AssetLimits)
     jobs: JobSettings = field(default_factory=JobSettings)

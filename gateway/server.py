@@ -18,7 +18,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from common import logs
-from common.client import CHANNEL_OPTIONS
 from common.metrics import serve_metrics
 from common.registry import connect as connect_registry
 from gateway.assets import AssetServicer, AssetStore
@@ -124,7 +123,11 @@ class Gateway:
                     ApiKeys(config.api_keys_file), self.internal_token, self._is_known
                 )
             ],
-            options=CHANNEL_OPTIONS,
+            options=(
+                ("grpc.max_receive_message_length", config.max_message_bytes),
+                ("grpc.max_send_message_length", config.max_message_bytes),
+            ),
+            maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         )
         gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
             GatewayServicer(self.registry.instances, self.router), server
