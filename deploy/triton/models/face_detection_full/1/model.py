@@ -1,0 +1,3 @@
+"""MediaPipe BlazeFace face detection network (see ../config.pbtxt)."""
+
+from common.triton_models import LiteRTModel as TritonPythonModel  # noqa: F401

@@ -1,0 +1,3 @@
+"""MediaPipe selfie segmentation network (see ../config.pbtxt)."""
+
+from common.triton_models import LiteRTModel as TritonPythonModel  # noqa: F401
