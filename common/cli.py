@@ -31,7 +31,8 @@ from rich.table import Table
 
 from common.client import AssetClient, connect
 from common.contracts import find_method, method_for
-from common.errors import decode_details
+from common.errors import ServiceError, decode_details
+from common.inference import Inference
 from common.mesh import FAMILIES, Mesh
 from vipro.v1 import (
     gateway_pb2,
@@ -87,11 +88,12 @@ def up(
     port: int = 50051,
     metrics_port: int = 9400,
     families: Annotated[list[str] | None, typer.Option(help="Families to start.")] = None,
+    triton: Annotated[bool, typer.Option(help="Start Triton with the model repository.")] = True,
 ) -> None:
-    """Start the gateway and the services on this machine."""
+    """Start Triton, the gateway and the services on this machine."""
     mesh = Mesh(home, port, metrics_port)
     with console.status("starting the mesh"):
-        mesh.up(tuple(families or FAMILIES))
+        mesh.up(tuple(families or FAMILIES), triton=triton)
     status(home)
     console.print(f"gateway [bold]{mesh.gateway_address}[/bold]; API key in {home / 'api_key'}")
 
@@ -140,6 +142,59 @@ def caps(
                 v.description,
             )
     console.print(table)
+
+
+# Models ----------------------------------------------------------------------------------
+models_app = typer.Typer(help="Models on the mesh's Triton server.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+TritonUrl = Annotated[str, typer.Option(envvar="VIPRO_TRITON", help="Triton gRPC host:port.")]
+
+
+def _inference(home: Path, triton: str) -> Inference:
+    address = triton or Mesh(home).triton_address
+    if not address:
+        raise typer.BadParameter("no Triton in this mesh: start one with `vipro up` or --triton")
+    return Inference(address)
+
+
+@models_app.command("list")
+def models_list(home: Home = Path(".vipro"), triton: TritonUrl = "") -> None:
+    """Models, versions and readiness, from Triton's repository index."""
+    with service_errors():
+        entries = _inference(home, triton).models()
+    table = Table("model", "version", "state", "reason")
+    for entry in entries:
+        style = "green" if entry["state"] == "READY" else "yellow"
+        table.add_row(
+            entry["name"], entry["version"], f"[{style}]{entry['state']}[/{style}]", entry["reason"]
+        )
+    console.print(table)
+
+
+@models_app.command("load")
+def models_load(name: str, home: Home = Path(".vipro"), triton: TritonUrl = "") -> None:
+    """Load (or reload) a model."""
+    with service_errors():
+        _inference(home, triton).load(name)
+    console.print(f"{name} loaded")
+
+
+@models_app.command("unload")
+def models_unload(name: str, home: Home = Path(".vipro"), triton: TritonUrl = "") -> None:
+    """Unload a model."""
+    with service_errors():
+        _inference(home, triton).unload(name)
+    console.print(f"{name} unloaded")
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """Print a ServiceError's status and exit with status 1."""
+    try:
+        yield
+    except ServiceError as err:
+        console.print(f"[red]{err.code.name}[/red]: {err.message}")
+        raise typer.Exit(1) from None
 
 
 # Requests --------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ class ProcessInfo:
     metrics_port: int
     log: str
     argv: list[str] = field(default_factory=list)
+    http_port: int = 0
 
 
 def _alive(pid: int) -> bool:
@@ -215,6 +216,29 @@ class Mesh:
         wait_serving(self.gateway_address)
         return info
 
+    def start_triton(self, http: int = 0, grpc_port: int = 0, metrics: int = 0) -> ProcessInfo:
+        """Start Triton on the model repository (fetching verified weights first) and wait
+        until it is ready. Ports 0 pick free ones."""
+        from common import triton, weights
+
+        weights.install()
+        ports = triton.TritonPorts(
+            http or free_port(), grpc_port or free_port(), metrics or free_port()
+        )
+        backends = triton.backend_directory(self.home / "triton-backends")
+        argv = triton.command(triton.MODEL_REPOSITORY, backends, ports)
+        info = self._spawn("triton", argv, ports.grpc, ports.metrics, triton.server_environment())
+        info.http_port = ports.http
+        self._save()
+        triton.wait_ready(ports.http)
+        return info
+
+    @property
+    def triton_address(self) -> str:
+        """Triton's gRPC host:port, or "" when this mesh runs none."""
+        info = self.processes.get("triton")
+        return f"127.0.0.1:{info.port}" if info else ""
+
     def start_service(
         self,
         family: str,
@@ -245,6 +269,8 @@ class Mesh:
             "--registry",
             f"embedded://{self.gateway_address}",
         ]
+        if self.triton_address:
+            argv += ["--triton", self.triton_address, "--triton-shm-bytes", str(1 << 20)]
         info = self._spawn(name, argv, port, metrics_port, env)
         if wait:
             address = f"127.0.0.1:{port}"
@@ -265,8 +291,16 @@ class Mesh:
             client.close()
         raise TimeoutError(f"{address} did not register within {timeout:.0f} s")
 
-    def up(self, families: tuple[str, ...] = FAMILIES, config_extra: dict | None = None) -> None:
-        """Start the gateway and one instance of each family."""
+    def up(
+        self,
+        families: tuple[str, ...] = FAMILIES,
+        config_extra: dict | None = None,
+        triton: bool = True,
+    ) -> None:
+        """Start Triton (unless `triton` is False), the gateway and one instance of each
+        family."""
+        if triton and ("triton" not in self.processes or not _alive(self.processes["triton"].pid)):
+            self.start_triton()
         if "gateway" not in self.processes or not _alive(self.processes["gateway"].pid):
             self.start_gateway(config_extra)
         for family in families:
@@ -297,10 +331,11 @@ class Mesh:
             time.sleep(0.05)
 
     def down(self) -> None:
-        """Stop every process: services first, then the gateway."""
-        for name in [n for n in self.processes if n != "gateway"]:
+        """Stop every process: services first, then the gateway and Triton."""
+        for name in [n for n in self.processes if n not in ("gateway", "triton")]:
             self.stop(name)
         self.stop("gateway")
+        self.stop("triton")
         self.state_file.unlink(missing_ok=True)
 
     def status(self) -> list[tuple[ProcessInfo, bool]]:

@@ -44,12 +44,14 @@ from common import logs, media
 from common.client import CHANNEL_OPTIONS, AssetClient, internal_headers
 from common.contracts import STAGES, family_service, find_service, is_idempotent
 from common.errors import (
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
     ResourceExhausted,
     ServiceError,
     Unimplemented,
 )
+from common.inference import Inference
 from common.interceptor import ServerInterceptor, header
 from common.internal import JOB_HEADER
 from common.metrics import CAPABILITY_CALLS, serve_metrics
@@ -146,11 +148,32 @@ class MeshLinks:
     Attributes:
         gateway: host:port of the gateway (assets and job progress).
         internal_token: the mesh's internal token.
+        triton: host:port of Triton's gRPC endpoint, for capabilities that run models.
+        triton_shm_bytes: tensors this large go to Triton through shared memory (same host
+            only; 0 disables).
     """
 
     gateway: str = ""
     internal_token: str = ""
+    triton: str = ""
+    triton_shm_bytes: int = 0
     _channel: grpc.Channel | None = field(default=None, init=False, repr=False)
+    _inference: Inference | None = field(default=None, init=False, repr=False)
+
+    def inference(self) -> Inference:
+        """The shared Triton client.
+
+        Raises:
+            FailedPrecondition: this provider was started without a Triton address.
+        """
+        if not self.triton:
+            raise FailedPrecondition(
+                "this service has no Triton address (start it with --triton host:port)",
+                [("SERVICE", "triton")],
+            )
+        if self._inference is None:
+            self._inference = Inference(self.triton, shm_threshold=self.triton_shm_bytes)
+        return self._inference
 
     def channel(self) -> grpc.Channel:
         if not self.gateway:
@@ -185,6 +208,11 @@ class CallContext:
         self._inline_budget = INLINE_LIMIT
         self._last_progress = 0.0
         self._job_cancelled = False
+
+    @property
+    def inference(self) -> Inference:
+        """The Triton client (raises FailedPrecondition when the service has none)."""
+        return self._links.inference()
 
     # Inputs ------------------------------------------------------------------------------
     def assets(self) -> AssetClient:
@@ -578,6 +606,16 @@ def main(provider: Provider, argv: list[str] | None = None) -> None:
         "--registry", default="", help="embedded://host:port or consul://host:port; empty: none"
     )
     parser.add_argument("--gateway", default="", help="gateway host:port for assets and jobs")
+    parser.add_argument(
+        "--triton", default=os.environ.get("VIPRO_TRITON", ""), help="Triton gRPC host:port"
+    )
+    parser.add_argument(
+        "--triton-shm-bytes",
+        type=int,
+        default=0,
+        help="send tensors of at least this size through shared memory (only when Triton runs "
+        "on this host; 0 disables)",
+    )
     parser.add_argument("--grace", type=float, default=10.0, help="drain time on SIGTERM, s")
     parser.add_argument("--log-level", default=os.environ.get("VIPRO_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
@@ -592,6 +630,6 @@ def main(provider: Provider, argv: list[str] | None = None) -> None:
         args.port,
         args.metrics_port,
         registry,
-        MeshLinks(gateway=gateway, internal_token=token),
+        MeshLinks(gateway, token, args.triton, args.triton_shm_bytes),
         args.grace,
     )

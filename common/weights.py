@@ -101,8 +101,7 @@ def missing(repository: Path = MODEL_REPOSITORY) -> list[str]:
     return [
         f.target
         for f in files
-        if not (repository / f.target).exists()
-        or sha256_of(repository / f.target) != f.sha256
+        if not (repository / f.target).exists() or sha256_of(repository / f.target) != f.sha256
     ]
 
 

@@ -57,7 +57,7 @@ def mesh(tmp_path_factory):
     m.write_config()
     m.start_gateway(tenants=tenants(m))
     try:
-        m.up()
+        m.up(triton=False)
         yield m
     finally:
         m.down()
