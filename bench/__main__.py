@@ -2,9 +2,12 @@
 
 import sys
 
-from bench import gateway_overhead
+from bench import gateway_overhead, triton_overhead
 
-BENCHMARKS = {"gateway_overhead": gateway_overhead.main}
+BENCHMARKS = {
+    "gateway_overhead": gateway_overhead.main,
+    "triton_overhead": triton_overhead.main,
+}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or BENCHMARKS:

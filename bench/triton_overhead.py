@@ -1,0 +1,189 @@
+"""Triton hosting overhead: each model on Triton vs the same runtime in-process, one run.
+
+For each model and input: p50 latency at concurrency 1 and throughput at concurrency 1 and 4,
+in-process (onnxruntime / LiteRT / torch called directly, 2 threads) and through Triton (plain
+gRPC, and system shared memory for tensors of 1 MiB or more). For a batching model, throughput
+at concurrency 4 is measured with dynamic batching on and off (the model reloaded through the
+repository API with a config override). Goal: at most 10% overhead for inputs of 256x256 and
+larger.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench import report
+from common.inference import Inference
+from common.mesh import Mesh
+from common.triton import MODEL_REPOSITORY
+
+
+def p50(call, n: int) -> float:
+    for _ in range(3):
+        call()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1000)
+
+
+def throughput(make_call, workers: int, seconds: float) -> float:
+    """Calls per second with `workers` threads, each with its own call (own client)."""
+    calls = [make_call() for _ in range(workers)]
+    for call in calls:
+        call()
+    stop = threading.Event()
+    counts = [0] * workers
+
+    def run(i: int) -> None:
+        while not stop.is_set():
+            calls[i]()
+            counts[i] += 1
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.perf_counter() - t0)
+
+
+def onnx_runner(model: str):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        str(MODEL_REPOSITORY / model / "1" / "model.onnx"),
+        options,
+        providers=["CPUExecutionProvider"],
+    )
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: x})
+
+
+def litert_runner(model: str):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(
+        model_path=str(MODEL_REPOSITORY / model / "1" / "model.tflite"), num_threads=2
+    )
+    interpreter.allocate_tensors()
+    index = interpreter.get_input_details()[0]["index"]
+    outputs = [d["index"] for d in interpreter.get_output_details()]
+
+    def run(x):
+        interpreter.set_tensor(index, x)
+        interpreter.invoke()
+        return [interpreter.get_tensor(i) for i in outputs]
+
+    return run
+
+
+CASES = [
+    # model, input name, output names, input array, in-process runner factory, batching?
+    ("ppocr_det", "image", ["probability"], (1, 3, 640, 640), onnx_runner, False),
+    ("selfie_segmentation", "image", ["mask"], (1, 256, 256, 3), litert_runner, True),
+    (
+        "face_detection_full",
+        "image",
+        ["regressors", "scores"],
+        (1, 192, 192, 3),
+        litert_runner,
+        True,
+    ),
+]
+
+
+def main(n: int = 60, seconds: float = 6.0) -> Path:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        mesh = Mesh(Path(tmp), gateway_port=0, metrics_port=0)
+        mesh.write_config()
+        mesh.start_triton()
+        address = mesh.triton_address
+        try:
+            for model, input_name, outputs, shape, factory, batching in CASES:
+                x = np.random.default_rng(0).random(shape, dtype=np.float32)
+                local = factory(model)
+                plain = Inference(address)
+                shared = Inference(address, shm_threshold=1 << 20)
+
+                def via(client, x=x, model=model, input_name=input_name, outputs=outputs):
+                    return lambda: client.infer(model, {input_name: x}, outputs)
+
+                size = "x".join(str(s) for s in shape[1:])
+                in_process = p50(lambda x=x, local=local: local(x), n)
+                over_grpc = p50(via(plain), n)
+                over_shm = p50(via(shared), n)
+                tput_local_1 = throughput(lambda x=x, local=local: lambda: local(x), 1, seconds)
+                tput_triton_1 = throughput(lambda plain=plain: via(plain), 1, seconds)
+                tput_triton_4 = throughput(lambda: via(Inference(address)), 4, seconds)
+                rows.append(
+                    [
+                        model,
+                        size,
+                        in_process,
+                        over_grpc,
+                        over_shm,
+                        f"{(over_grpc / in_process - 1) * 100:+.1f}%",
+                        f"{(over_shm / in_process - 1) * 100:+.1f}%",
+                        tput_local_1,
+                        tput_triton_1,
+                        tput_triton_4,
+                        "",
+                    ]
+                )
+                if batching:
+                    config = json.loads(
+                        json.dumps(plain._client.get_model_config(model, as_json=True)["config"])
+                    )
+                    config.pop("dynamic_batching", None)
+                    plain._client.load_model(model, config=json.dumps(config))
+                    rows[-1][-1] = f"{throughput(lambda: via(Inference(address)), 4, seconds):.1f}"
+                    plain._client.load_model(model)
+                plain.close()
+                shared.close()
+        finally:
+            mesh.down()
+    notes = (
+        "p50 at concurrency 1 in milliseconds; throughput in calls per second. In-process runs "
+        "the same runtime with the same 2 threads. 'c4 no batching' reloads the model without "
+        "dynamic batching (repository API, config override). Goal: <= 10% overhead for inputs "
+        "of 256x256 and larger."
+    )
+    return report.write(
+        "triton_overhead",
+        "Triton hosting vs the same runtime in-process",
+        [
+            "model",
+            "input",
+            "in-process p50",
+            "Triton gRPC p50",
+            "Triton shm p50",
+            "gRPC overhead",
+            "shm overhead",
+            "in-process c1/s",
+            "Triton c1/s",
+            "Triton c4/s",
+            "Triton c4/s no batching",
+        ],
+        rows,
+        {"notes": notes},
+    )
+
+
+if __name__ == "__main__":
+    print(main().read_text())
