@@ -154,3 +154,31 @@ class LiteRTModel(_Runner):
             for k, detail in enumerate(self.output_details):
                 outs[k].append(self.interpreter.get_tensor(detail["index"]))
         return [np.concatenate(o) for o in outs]
+
+
+class TorchModel(_Runner):
+    """A PyTorch module, built by the function named in the ``builder`` parameter
+    ("package.module:function", called with the version folder and the JSON ``builder_args``).
+    The module takes the config's inputs in order and returns its outputs (a tensor or a
+    tuple). Runs on the GPU when Triton placed the instance on one."""
+
+    def load(self, path: Path) -> None:
+        import importlib
+
+        import torch
+
+        torch.set_num_threads(self.threads)
+        module_name, _, function = self.params["builder"].partition(":")
+        builder = getattr(importlib.import_module(module_name), function)
+        kwargs = json.loads(self.params.get("builder_args", "{}"))
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.module = builder(self.folder, **kwargs).eval().to(self.device)
+
+    def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            tensors = [torch.from_numpy(a).to(self.device) for a in arrays]
+            outs = self.module(*tensors)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        return [o.float().cpu().numpy() for o in outs]

@@ -1,0 +1,3 @@
+"""Real-ESRGAN animevideov3 (SRVGGNetCompact): small and fast, anime and video, 2x."""
+
+from common.triton_models import TorchModel as TritonPythonModel  # noqa: F401

@@ -1,0 +1,3 @@
+"""Real-ESRGAN x4plus (RRDBNet, 23 blocks): photos, 4x."""
+
+from common.triton_models import TorchModel as TritonPythonModel  # noqa: F401

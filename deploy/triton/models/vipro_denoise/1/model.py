@@ -1,0 +1,3 @@
+"""ViPro Gaussian denoiser (see ../config.pbtxt)."""
+
+from common.triton_models import TorchModel as TritonPythonModel  # noqa: F401
