@@ -81,6 +81,8 @@ class Capability:
         stage: "experimental", "ga" or "deprecated".
         description: one line for the catalog (defaults to the function's docstring).
         service: full gRPC service name; derived from the family when empty.
+        models: Triton models the function uses (declared in the registry; the function
+            checks them with `ctx.inference.require`).
     """
 
     name: str
@@ -89,6 +91,7 @@ class Capability:
     stage: str = "ga"
     description: str = ""
     service: str = ""
+    models: tuple[str, ...] = ()
 
     @property
     def family(self) -> str:
@@ -120,6 +123,7 @@ class Capability:
             server_streaming=md.server_streaming,
             input_type=md.input_type.full_name,
             output_type=md.output_type.full_name,
+            models=self.models,
         )
 
 
@@ -129,14 +133,18 @@ def advertised_host(host: str) -> str:
 
 
 def capability(
-    name: str, version: str = "1.0.0", stage: str = "ga", description: str = ""
+    name: str,
+    version: str = "1.0.0",
+    stage: str = "ga",
+    description: str = "",
+    models: tuple[str, ...] = (),
 ) -> Callable[[Callable], Capability]:
     """Decorator declaring a function as capability `name` (see `Capability`)."""
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {sorted(STAGES)}, got {stage!r}")
 
     def wrap(function: Callable) -> Capability:
-        return Capability(name, function, version, stage, description)
+        return Capability(name, function, version, stage, description, models=tuple(models))
 
     return wrap
 
