@@ -46,18 +46,21 @@ def test_general_recipe_resizes_every_material_to_every_size(producer, assets):
 
 
 def test_recipe_with_a_missing_capability_is_failed_precondition(producer):
-    request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_ENHANCE)
+    request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_ASSEMBLE)
     request.materials.add(name="a", image=common_pb2.Image(inline=png(10, 10)))
     with pytest.raises(grpc.RpcError) as info:
         producer.Produce(request, timeout=30)
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "enhancement.SuperResolve" in info.value.details()
+    assert "segmentation.SegmentObject" in info.value.details()
     failures = [
         d
         for d in decode_details(info.value)
         if isinstance(d, error_details_pb2.PreconditionFailure)
     ]
-    assert [v.subject for v in failures[0].violations] == ["enhancement.SuperResolve"]
+    assert [v.subject for v in failures[0].violations] == [
+        "segmentation.SegmentObject",
+        "generation.GenerateBanner",
+    ]
 
 
 def test_a_failing_step_reports_its_step_and_code(producer):
