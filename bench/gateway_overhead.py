@@ -19,53 +19,19 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from bench import report
+from bench.timing import latencies, throughput
 from common.client import connect, internal_headers
 from common.mesh import Mesh
 from tests.echo.build import compile_echo
 from vipro.v1 import common_pb2, editing_pb2, editing_pb2_grpc
 
 PAYLOAD = 1 << 20
-
-
-def latencies(call, n: int) -> np.ndarray:
-    """Seconds per call of `n` sequential calls (after 5 warm-up calls)."""
-    for _ in range(5):
-        call()
-    out = np.empty(n)
-    for i in range(n):
-        t0 = time.perf_counter()
-        call()
-        out[i] = time.perf_counter() - t0
-    return out
-
-
-def throughput(call, seconds: float, workers: int) -> float:
-    """Calls per second completed by `workers` threads calling as fast as they can."""
-    stop = threading.Event()
-    counts = [0] * workers
-
-    def run(i: int) -> None:
-        while not stop.is_set():
-            call()
-            counts[i] += 1
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
-    return sum(counts) / (time.perf_counter() - t0)
 
 
 def measure(name: str, paths: dict, n: int, seconds: float, rounds: int = 5) -> list[list]:
@@ -79,7 +45,7 @@ def measure(name: str, paths: dict, n: int, seconds: float, rounds: int = 5) -> 
     for _ in range(rounds):
         for path, call in paths.items():
             lat[path].append(latencies(call, max(n // rounds, 20)))
-            done[path] += throughput(call, seconds / rounds, 4) * seconds / rounds
+            done[path] += throughput([call] * 4, seconds / rounds) * seconds / rounds
     tput = {path: done[path] / seconds for path in paths}
     p50 = {path: float(np.percentile(np.concatenate(v), 50) * 1000) for path, v in lat.items()}
     p99 = {path: float(np.percentile(np.concatenate(v), 99) * 1000) for path, v in lat.items()}

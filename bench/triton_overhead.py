@@ -12,51 +12,30 @@ from __future__ import annotations
 
 import json
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 
 from bench import report
+from bench.timing import latencies, throughput
 from common.inference import Inference
 from common.mesh import Mesh
 from common.triton import MODEL_REPOSITORY
 
 
-def p50(call, n: int) -> float:
-    for _ in range(3):
-        call()
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1000)
+def interleaved_p50(calls: list, n: int, rounds: int = 3) -> list[float]:
+    """Median milliseconds of each call, the calls taking turns over `rounds` rounds so a drift
+    of the machine's speed affects them alike."""
+    samples: list[list[np.ndarray]] = [[] for _ in calls]
+    for _ in range(rounds):
+        for i, call in enumerate(calls):
+            samples[i].append(latencies(call, max(n // rounds, 5), warmup=2))
+    return [float(np.median(np.concatenate(s)) * 1000) for s in samples]
 
 
-def throughput(make_call, workers: int, seconds: float) -> float:
-    """Calls per second with `workers` threads, each with its own call (own client)."""
-    calls = [make_call() for _ in range(workers)]
-    for call in calls:
-        call()
-    stop = threading.Event()
-    counts = [0] * workers
-
-    def run(i: int) -> None:
-        while not stop.is_set():
-            calls[i]()
-            counts[i] += 1
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
-    return sum(counts) / (time.perf_counter() - t0)
+def each(make_call, workers: int) -> list:
+    """`workers` calls, one per thread, each from its own `make_call()` (own client)."""
+    return [make_call() for _ in range(workers)]
 
 
 def onnx_runner(model: str):
@@ -125,12 +104,11 @@ def main(n: int = 60, seconds: float = 6.0) -> Path:
                     return lambda: client.infer(model, {input_name: x}, outputs)
 
                 size = "x".join(str(s) for s in shape[1:])
-                in_process = p50(lambda x=x, local=local: local(x), n)
-                over_grpc = p50(via(plain), n)
-                over_shm = p50(via(shared), n)
-                tput_local_1 = throughput(lambda x=x, local=local: lambda: local(x), 1, seconds)
-                tput_triton_1 = throughput(lambda plain=plain: via(plain), 1, seconds)
-                tput_triton_4 = throughput(lambda: via(Inference(address)), 4, seconds)
+                paths = [lambda x=x, local=local: local(x), via(plain), via(shared)]
+                in_process, over_grpc, over_shm = interleaved_p50(paths, n)
+                tput_local_1 = throughput([lambda x=x, local=local: local(x)], seconds)
+                tput_triton_1 = throughput([via(plain)], seconds)
+                tput_triton_4 = throughput(each(lambda: via(Inference(address)), 4), seconds)
                 rows.append(
                     [
                         model,
@@ -155,7 +133,7 @@ def main(n: int = 60, seconds: float = 6.0) -> Path:
                     else:
                         config["dynamic_batching"] = {"max_queue_delay_microseconds": 2000}
                     plain._client.load_model(model, config=json.dumps(config))
-                    toggled = throughput(lambda: via(Inference(address)), 4, seconds)
+                    toggled = throughput(each(lambda: via(Inference(address)), 4), seconds)
                     rows[-1][-1] = f"{toggled:.1f} ({'without' if shipped else 'with'})"
                     plain._client.load_model(model)
                 plain.close()
