@@ -174,3 +174,24 @@ def test_triton_down_is_unavailable_promptly_and_recovers(triton_mesh, inference
             assert time.monotonic() < deadline, "Triton is back but the client cannot reach it"
             time.sleep(0.2)
     assert out["mask"].shape == (1, 256, 256, 1)
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [
+        ("realesrgan_x4plus", "realesrgan-x4plus"),
+        ("realesrgan_x4plus_anime", "realesrgan-x4plus-anime"),
+        ("realesr_animevideov3_x2", "realesr-animevideov3-x2"),
+        ("realesr_animevideov3_x3", "realesr-animevideov3-x3"),
+        ("realesr_animevideov3_x4", "realesr-animevideov3-x4"),
+    ],
+)
+def test_real_esrgan_on_triton_equals_the_port_in_process(inference, model, name):
+    from services.enhancement import realesrgan
+
+    x = np.random.default_rng(4).random((1, 3, 20, 24), dtype=np.float32)
+    served = inference.infer(model, {"image": x}, ["upscaled"], timeout=120)["upscaled"]
+    module, scale = realesrgan.build_model(name, REPOSITORY / model / "1")
+    local = realesrgan.torch_network(module)(x)
+    assert served.shape == (1, 3, 20 * scale, 24 * scale)
+    np.testing.assert_allclose(served, local, rtol=0, atol=1e-4)
