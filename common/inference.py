@@ -251,6 +251,7 @@ class Inference:
                 f"model {model} did not answer in time", code=grpc.StatusCode.DEADLINE_EXCEEDED
             )
         if "unknown model" in text or "is not ready" in text or "NOT_FOUND" in status:
+            self._ready = {k: v for k, v in self._ready.items() if k[0] != model}
             return _missing(model, "")
         if "RESOURCE_EXHAUSTED" in status:
             return ResourceExhausted(f"model {model}: {text}", subject=f"model:{model}")

@@ -96,7 +96,6 @@ def test_bad_requests_are_invalid_argument(stub, fields, field):
 def test_missing_model_is_failed_precondition_naming_it(enhance_mesh, stub):
     triton = Inference(enhance_mesh.triton_address)
     triton.unload("realesr_animevideov3_x3")
-    time.sleep(5.1)  # the service caches readiness for 5 s
     try:
         with pytest.raises(grpc.RpcError) as info:
             stub.SuperResolve(
