@@ -151,6 +151,10 @@ class Denoiser(nn.Module):
             mods += [nn.Conv2d(c, c, 3, padding=1), nn.ReLU(True)]
         mods.append(nn.Conv2d(c, 4, 3, padding=1))
         self.net = nn.Sequential(*mods)
+        for m in mods[:-1]:
+            if isinstance(m, nn.Conv2d):  # He init keeps the signal alive through the plain stack
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
         nn.init.zeros_(mods[-1].weight)
         nn.init.zeros_(mods[-1].bias)
 
