@@ -210,7 +210,7 @@ class _Reader:
         if tag in (0, _TAG_FP32_SCALED):
             return self.float32(count)
         if tag == _TAG_INT8:
-            raise NotImplementedError("int8-quantised ncnn weights are not supported")
+            raise ValueError("int8-quantised ncnn weights are not supported")
         # any other tag: a 256-entry float32 codebook, then one uint8 index per value
         codebook = np.frombuffer(self.take(256 * 4), dtype="<f4")
         indices = np.frombuffer(self.take((count + 3) // 4 * 4)[:count], dtype=np.uint8)
@@ -234,7 +234,7 @@ def load_ncnn_weights(param_path: str | Path, bin_path: str | Path) -> list[Blob
             k_h = int(layer.get(11, k_w))
             size = int(layer.get(6, 0))
             if int(layer.get(8, 0)):
-                raise NotImplementedError(f"{layer.name}: int8 convolution is not supported")
+                raise ValueError(f"{layer.name}: int8 convolution is not supported")
             in_per_group = size // (out_ch * k_h * k_w)
             if in_per_group * out_ch * k_h * k_w != size:
                 raise ValueError(f"{layer.name}: weight size {size} does not factor")
@@ -247,7 +247,7 @@ def load_ncnn_weights(param_path: str | Path, bin_path: str | Path) -> list[Blob
             slopes = reader.float32(int(layer.get(0, 0)))
             blobs.append(Blob(layer.name, "slope", torch.from_numpy(slopes)))
         elif layer.type not in _WEIGHTLESS:
-            raise NotImplementedError(f"{layer.name}: layer type {layer.type} is not supported")
+            raise ValueError(f"{layer.name}: layer type {layer.type} is not supported")
     if reader.pos != len(reader.data):
         raise ValueError(
             f"{bin_path}: {len(reader.data) - reader.pos} bytes left after the last layer"
