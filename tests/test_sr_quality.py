@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from services.enhancement import nets, quality
 from services.enhancement.train_sr import evaluate_set5
@@ -33,3 +34,17 @@ def test_synthetic_edges_beat_bicubic():
     ours = nets.super_resolve(nets.load_sr(2), small)
     bicubic = np.clip(quality.imresize(small.astype(np.float64), 2.0), 0, 255)
     assert quality.psnr_y(ours, rgb, 2) > quality.psnr_y(bicubic.astype(np.uint8), rgb, 2) + 1.0
+
+
+def test_bicubic_module_matches_matlab_imresize():
+    x = np.random.default_rng(0).uniform(0, 255, (11, 14))
+    for s in (2, 3, 4):
+        ours = nets.BicubicUp(s)(torch.from_numpy(x).float()[None, None])[0, 0].numpy()
+        assert np.abs(ours - quality.imresize(x, s)).max() < 1e-3
+
+
+def test_weights_are_small_float32_state_dicts():
+    for f in [nets.SR_WEIGHTS / f"weights_x{s}.pt" for s in (2, 3, 4)]:
+        assert f.stat().st_size < 300_000, f
+        state = torch.load(f, map_location="cpu", weights_only=True)
+        assert all(v.dtype == torch.float32 for v in state.values()), f

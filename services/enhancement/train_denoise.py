@@ -11,7 +11,10 @@ Recipe (seeded, deterministic given the same number of iterations):
   white Gaussian noise from a seeded torch generator, added in float without clipping (the
   DnCNN/FFDNet protocol); the true sigma is the noise-level input (FFDNet training).
 * Optimisation: Adam, MSE loss, cosine learning-rate decay; the run stops at ``--iters`` or at
-  the ``--minutes`` wall-clock budget, whichever comes first (see ``train_sr.Schedule``).
+  the ``--minutes`` wall-clock budget, whichever comes first (see ``train_sr.Schedule``). On a
+  CPU with native bfloat16 (AVX512-BF16 / AMX) the forward and backward passes run under
+  bfloat16 autocast (weights and optimiser stay float32), ~1.8x faster on this project's
+  machines; ``--precision fp32`` turns it off. The committed weights are float32 either way.
 * End: Set12 evaluation printed as a table (PSNR of the clipped float output against the clean
   image, peak 255), with the noise level given (non-blind) and estimated
   (:func:`quality.estimate_noise_sigma`, blind), beside a Gaussian blur and OpenCV
@@ -39,7 +42,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from services.enhancement import quality
-from services.enhancement.nets import DENOISE_WEIGHTS, Denoiser, denoise
+from services.enhancement.nets import DENOISE_WEIGHTS, DenoiseConfig, Denoiser, denoise
 from services.enhancement.train_sr import DATA, REPO, RESULTS, Schedule, dihedral, load_t91
 from services.enhancement.train_sr import seed_everything as _seed
 
@@ -56,6 +59,11 @@ PUBLISHED_SET12 = {
 }
 BLUR_GRID = (0.5, 0.7, 0.9, 1.1, 1.4, 1.8, 2.3)  # Gaussian blur sigmas (pixels)
 NLM_GRID = (0.6, 0.8, 1.0, 1.2, 1.4)  # fastNlMeans h as a multiple of the noise sigma
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (oneDNN's own check)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def gray(rgb: np.ndarray) -> np.ndarray:
@@ -160,13 +168,14 @@ def evaluate_set12(model: Denoiser, data: Path, sigmas=SIGMAS, baselines: bool =
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--minutes", type=float, default=12.0, help="wall-clock budget")
-    ap.add_argument("--iters", type=int, default=3000)
+    ap.add_argument("--minutes", type=float, default=45.0, help="wall-clock budget")
+    ap.add_argument("--iters", type=int, default=15000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--patch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--channels", type=int, default=48)
-    ap.add_argument("--layers", type=int, default=10)
+    ap.add_argument("--channels", type=int, default=DenoiseConfig.channels)
+    ap.add_argument("--blocks", type=int, default=DenoiseConfig.blocks)
+    ap.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
     ap.add_argument("--max-sigma", type=float, default=55.0)
     ap.add_argument("--shrink", type=float, nargs="+", default=[1.0, 0.9, 0.8, 0.7])
     ap.add_argument("--seed", type=int, default=0)
@@ -185,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         make_images(load_t91(args.data), tuple(args.shrink)), args.patch, args.max_sigma, rng, gen
     )
     prep = time.monotonic() - t0
-    model = Denoiser(channels=args.channels, layers=args.layers).to(memory_format=CL)
+    model = Denoiser(channels=args.channels, blocks=args.blocks).to(memory_format=CL)
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and native_bf16())
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = Schedule(args.lr, args.iters, max(args.minutes * 60.0 - prep, 1.0))
     model.train()
@@ -194,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         noisy, sigma, clean = sampler.batch(args.batch)
         for g in opt.param_groups:
             g["lr"] = sched.rate(p)
-        loss = F.mse_loss(model(noisy.contiguous(memory_format=CL), sigma), clean)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(noisy.contiguous(memory_format=CL), sigma)
+        loss = F.mse_loss(out.float(), clean)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -208,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  it {it} loss {run_loss:.6f} set12 {figs}", flush=True)
     elapsed = time.monotonic() - t0
     stop = "iterations" if it >= args.iters else "time budget"
-    print(f"{it} iterations in {elapsed:.0f} s (stopped by {stop})", flush=True)
+    precision = "bf16 autocast" if bf16 else "fp32"
+    print(f"{it} iterations in {elapsed:.0f} s ({precision}, stopped by {stop})", flush=True)
     model.eval()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.float().contiguous() for k, v in model.state_dict().items()}, args.out)
@@ -237,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             "stopped_by": stop,
             "seconds": round(elapsed, 1),
             "data_prep_seconds": round(prep, 1),
+            "precision": precision,
         },
         "recipe": {
             k: (str(v) if isinstance(v, Path) else v)
