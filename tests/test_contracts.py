@@ -50,14 +50,14 @@ def test_malformed_request_gets_field_violations(channel, family):
 
 
 def test_unimplemented_rpc_names_its_capability(channel):
-    from vipro.v1 import segmentation_pb2, segmentation_pb2_grpc
+    from vipro.v1 import manufacturing_pb2, manufacturing_pb2_grpc
 
-    stub = segmentation_pb2_grpc.SegmentationServiceStub(channel)
-    request = segmentation_pb2.SegmentObjectRequest(image=common_pb2.Image(inline=b"\x89PNG"))
+    stub = manufacturing_pb2_grpc.ManufacturingServiceStub(channel)
+    request = manufacturing_pb2.DraftPatternRequest(garment=manufacturing_pb2.GARMENT_TYPE_T_SHIRT)
     with pytest.raises(grpc.RpcError) as info:
-        stub.SegmentObject(request, timeout=10)
+        stub.DraftPattern(request, timeout=10)
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "segmentation.SegmentObject" in info.value.details()
+    assert "manufacturing.DraftPattern" in info.value.details()
 
 
 def test_every_family_rpc_has_request_and_response_messages_documented():

@@ -17,17 +17,13 @@ _FITS = {
 }
 
 
-def _rgb(color: common_pb2.Color, default=(255, 255, 255)) -> tuple[int, int, int]:
-    return (color.r, color.g, color.b) if color.ByteSize() else default
-
-
 @capability("editing.ConvertImage", version="1.0.0", stage="ga")
 def convert_image(
     request: editing_pb2.ConvertImageRequest, ctx: CallContext
 ) -> editing_pb2.ConvertImageResponse:
     """Resize, crop and re-encode an image (area/Lanczos resampling)."""
     pixels = ctx.read_image(request.image, "image")
-    background = _rgb(request.background)
+    background = media.color_tuple(request.background)
     with ctx.stage("convert"):
         if request.HasField("crop"):
             box = request.crop

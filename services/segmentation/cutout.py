@@ -63,9 +63,10 @@ def on_background(
     return to_uint8(a * colours(rgb, foreground) + (1.0 - a) * bg)
 
 
-def bounding_box(alpha: np.ndarray, threshold: float = 1.0 / 255.0) -> Box | None:
-    """Smallest box holding every pixel with alpha above ``threshold``; None when empty."""
-    ys, xs = np.nonzero(alpha > threshold)
+def bounding_box(alpha: np.ndarray) -> Box | None:
+    """Smallest box holding every pixel whose alpha is not 0 once stored as ``uint8``
+    (alpha >= 0.5 / 255); None when there is none."""
+    ys, xs = np.nonzero(alpha >= 0.5 / 255.0)
     if ys.size == 0:
         return None
     x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1

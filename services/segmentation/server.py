@@ -1,8 +1,211 @@
-"""SegmentationService process: validates every RPC of the contract; capabilities land here."""
+"""SegmentationService capabilities: gRPC plumbing around the algorithms of this package.
 
-from common.provider import Provider
+Implemented: SegmentObject (product / salient cut-out, :mod:`.commodity` + :mod:`.matting`) and
+Matte (:mod:`.matting`). The other RPCs of the contract answer UNIMPLEMENTED until they land.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from common import media
+from common.errors import InvalidArgument
+from common.provider import CallContext, Provider, capability
+from services.segmentation import commodity, cutout, matting
+from vipro.v1 import common_pb2, segmentation_pb2
+
+MIN_SIDE = 16  # pixels; smaller pictures carry no object worth cutting out
+DEFAULT_MIN_SCORE = 0.5
+Form = segmentation_pb2.CutoutForm
+
+
+def read_picture(ctx: CallContext, image: common_pb2.Image) -> np.ndarray:
+    """The request's ``image`` as ``uint8`` RGB, at least :data:`MIN_SIDE` on each side."""
+    rgb = ctx.read_image(image, "image", alpha=False)
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise InvalidArgument.field("image", f"is {w}x{h}; at least {MIN_SIDE}x{MIN_SIDE} needed")
+    return rgb
+
+
+def region_box(region: common_pb2.Box, shape: tuple[int, int]) -> cutout.Box:
+    """The request's region clipped to the image; the whole image when unset.
+
+    Raises:
+        InvalidArgument: the region lies outside the image or is smaller than MIN_SIDE.
+    """
+    h, w = shape
+    if not region.ByteSize():
+        return cutout.Box(0, 0, w, h)
+    x0, y0 = max(0, int(np.floor(region.x))), max(0, int(np.floor(region.y)))
+    x1 = min(w, int(np.ceil(region.x + region.width)))
+    y1 = min(h, int(np.ceil(region.y + region.height)))
+    if x1 - x0 < MIN_SIDE or y1 - y0 < MIN_SIDE:
+        raise InvalidArgument.field(
+            "region", f"covers {max(0, x1 - x0)}x{max(0, y1 - y0)} pixels of the {w}x{h} image"
+        )
+    return cutout.Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def cutout_message(
+    ctx: CallContext,
+    rgb: np.ndarray,
+    alpha: np.ndarray,
+    foreground: np.ndarray | None,
+    options: segmentation_pb2.CutoutOptions,
+) -> segmentation_pb2.Cutout:
+    """The forms of ``options`` (RGBA when none) encoded and delivered as a Cutout."""
+    forms = set(options.forms) - {Form.CUTOUT_FORM_UNSPECIFIED} or {Form.CUTOUT_FORM_RGBA}
+    out = options.output
+    alpha_output = common_pb2.OutputOptions(
+        format=common_pb2.IMAGE_FORMAT_PNG, delivery=out.delivery
+    )
+    rgba_output = common_pb2.OutputOptions()
+    rgba_output.CopyFrom(out)
+    if rgba_output.format == common_pb2.IMAGE_FORMAT_JPEG:
+        rgba_output.format = common_pb2.IMAGE_FORMAT_PNG
+    message = segmentation_pb2.Cutout()
+    if Form.CUTOUT_FORM_MASK in forms:
+        mask = ctx.image_output(cutout.binary_mask(alpha), alpha_output)
+        message.mask.image.CopyFrom(mask)
+    if Form.CUTOUT_FORM_ALPHA in forms:
+        message.alpha.image.CopyFrom(ctx.image_output(cutout.to_uint8(alpha), alpha_output))
+    if Form.CUTOUT_FORM_RGBA in forms:
+        message.rgba.CopyFrom(ctx.image_output(cutout.rgba(rgb, alpha, foreground), rgba_output))
+    if Form.CUTOUT_FORM_ON_BACKGROUND in forms:
+        background = media.color_tuple(options.background)
+        composite = cutout.on_background(rgb, alpha, background, foreground)
+        message.on_background.CopyFrom(ctx.image_output(composite, out))
+    if Form.CUTOUT_FORM_CROP in forms:
+        if options.WhichOneof("crop_margin") == "crop_margin_fraction":
+            box = cutout.crop_box(alpha, margin_fraction=options.crop_margin_fraction)
+        else:
+            box = cutout.crop_box(alpha, margin_pixels=options.crop_margin_pixels)
+        if box is not None:
+            image = cutout.crop(cutout.rgba(rgb, alpha, foreground), box)
+            message.crop.CopyFrom(ctx.image_output(image, rgba_output))
+            message.crop_box.CopyFrom(
+                common_pb2.Box(x=box.x, y=box.y, width=box.width, height=box.height)
+            )
+    return message
+
+
+def wants_colour(options: segmentation_pb2.CutoutOptions) -> bool:
+    """Whether a form that shows the object's colours (and so needs a foreground estimate)
+    is asked for."""
+    colour = {Form.CUTOUT_FORM_RGBA, Form.CUTOUT_FORM_ON_BACKGROUND, Form.CUTOUT_FORM_CROP}
+    forms = set(options.forms) - {Form.CUTOUT_FORM_UNSPECIFIED} or {Form.CUTOUT_FORM_RGBA}
+    return bool(forms & colour)
+
+
+def matte_mask(rgb: np.ndarray, mask: np.ndarray, band: int | None = None) -> np.ndarray:
+    """Alpha of ``rgb`` from a coarse ``bool`` mask of the same size (trimap band ``band``)."""
+    if not mask.any():
+        return np.zeros(mask.shape)
+    trimap = matting.trimap_from_mask(mask, band)
+    return matting.estimate_alpha(rgb, trimap)
+
+
+@capability("segmentation.SegmentObject", version="1.0.0")
+def segment_object(
+    request: segmentation_pb2.SegmentObjectRequest, ctx: CallContext
+) -> segmentation_pb2.SegmentObjectResponse:
+    """Cut out the main product or salient objects (background model + GrabCut + matting)."""
+    rgb = read_picture(ctx, request.image)
+    h, w = rgb.shape[:2]
+    box = region_box(request.region, (h, w))
+    part = cutout.crop(rgb, box)
+    with ctx.stage("segment"):
+        segments, scale = commodity.segment_objects(part)
+    limit = request.max_objects or 1
+    floor = request.min_score or DEFAULT_MIN_SCORE
+    kept = [s for i, s in enumerate(segments[:limit]) if i == 0 or s.score >= floor]
+    label = "product" if request.mode == segmentation_pb2.SEGMENT_OBJECT_MODE_COMMODITY else ""
+    band = matting.default_band((h, w)) + int(np.ceil(1 / scale))
+
+    def full_alpha(masks: list[np.ndarray]) -> np.ndarray:
+        alpha = np.zeros((h, w))
+        if masks:
+            union = np.logical_or.reduce(masks).astype(np.float32)
+            up = cv2.resize(union, (box.width, box.height), interpolation=cv2.INTER_LINEAR) >= 0.5
+            with ctx.stage("matte"):
+                alpha[box.y : box.y + box.height, box.x : box.x + box.width] = matte_mask(
+                    part, up, band
+                )
+        return alpha
+
+    def foreground(alpha: np.ndarray) -> np.ndarray | None:
+        if not wants_colour(request.cutout) or not alpha.any():
+            return None
+        with ctx.stage("foreground"):
+            return matting.estimate_foreground(matting.as_float_image(rgb), alpha)
+
+    alpha = full_alpha([s.mask for s in kept])
+    response = segmentation_pb2.SegmentObjectResponse(
+        cutout=cutout_message(ctx, rgb, alpha, foreground(alpha), request.cutout),
+        image_size=common_pb2.Size(width=w, height=h),
+    )
+    for segment in kept:
+        own = full_alpha([segment.mask]) if request.separate_objects else None
+        bounds = cutout.bounding_box(own if own is not None else segment_alpha(segment, box, h, w))
+        found = segmentation_pb2.SegmentedObject(label=label, score=segment.score)
+        if bounds is not None:
+            found.box.CopyFrom(
+                common_pb2.Box(
+                    x=bounds.x,
+                    y=bounds.y,
+                    width=bounds.width,
+                    height=bounds.height,
+                    score=segment.score,
+                    label=label,
+                )
+            )
+        if own is not None:
+            found.cutout.CopyFrom(cutout_message(ctx, rgb, own, foreground(own), request.cutout))
+        response.objects.append(found)
+    response.metadata.CopyFrom(ctx.metadata())
+    return response
+
+
+def segment_alpha(segment: commodity.Segment, box: cutout.Box, h: int, w: int) -> np.ndarray:
+    """A segment's working-resolution mask brought to full image size (nearest), 0/1."""
+    full = np.zeros((h, w))
+    up = cv2.resize(
+        segment.mask.astype(np.uint8), (box.width, box.height), interpolation=cv2.INTER_NEAREST
+    )
+    full[box.y : box.y + box.height, box.x : box.x + box.width] = up
+    return full
+
+
+@capability("segmentation.Matte", version="1.0.0")
+def matte(
+    request: segmentation_pb2.MatteRequest, ctx: CallContext
+) -> segmentation_pb2.MatteResponse:
+    """Fine alpha matte from a coarse mask or a trimap (closed-form matting, blur-fusion
+    foreground colours)."""
+    rgb = read_picture(ctx, request.image)
+    h, w = rgb.shape[:2]
+    if request.HasField("trimap"):
+        trimap = matting.normalize_trimap(ctx.read_mask(request.trimap, "trimap", (h, w)))
+    else:
+        mask = ctx.read_mask(request.mask, "mask", (h, w)) > 0
+        trimap = matting.trimap_from_mask(mask, request.unknown_band_pixels or None)
+    with ctx.stage("matte"):
+        alpha = matting.estimate_alpha(rgb, trimap)
+    fg = None
+    if request.estimate_foreground:
+        with ctx.stage("foreground"):
+            fg = matting.estimate_foreground(matting.as_float_image(rgb), alpha)
+    response = segmentation_pb2.MatteResponse(
+        cutout=cutout_message(ctx, rgb, alpha, fg, request.cutout)
+    )
+    if fg is not None:
+        response.foreground.CopyFrom(ctx.image_output(cutout.to_uint8(fg), request.cutout.output))
+    response.metadata.CopyFrom(ctx.metadata())
+    return response
 
 
 def provider() -> Provider:
     """The segmentation service process."""
-    return Provider("segmentation", [], families=("segmentation",))
+    return Provider("segmentation", [segment_object, matte], families=("segmentation",))
