@@ -10,7 +10,6 @@ from common.contracts import family_service, find_service
 from common.errors import decode_details
 from common.mesh import FAMILIES
 from common.validation import validate
-from vipro.v1 import common_pb2
 
 # One malformed request per family: required fields missing and a limit broken.
 MALFORMED = {
