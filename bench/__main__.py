@@ -2,11 +2,12 @@
 
 import sys
 
-from bench import gateway_overhead, triton_overhead
+from bench import gateway_overhead, segmentation, triton_overhead
 
 BENCHMARKS = {
     "gateway_overhead": gateway_overhead.main,
     "triton_overhead": triton_overhead.main,
+    "segmentation": segmentation.main,
 }
 
 if __name__ == "__main__":

@@ -132,13 +132,7 @@ def test_triton_down_is_unavailable_promptly_then_works_again(enhance_mesh, stub
     assert decode(reply.image).shape == (96, 128, 3)
 
 
-def project_weights(path: str, target: str) -> None:
-    if not (MODEL_REPOSITORY / path).exists():
-        pytest.skip(f"project-trained weights {path} not present (make {target})")
-
-
 def test_vipro_fast_beats_bicubic(stub):
-    project_weights("vipro_sr/1/weights_x2.pt", "train-sr")
     truth = photo(96, 128, seed=3)
     small = quality.imresize(truth, 0.5)
     reply = stub.SuperResolve(sr_request(small, scale=2), timeout=60)
@@ -149,7 +143,6 @@ def test_vipro_fast_beats_bicubic(stub):
 
 
 def test_denoise_removes_noise_blind_and_with_sigma(stub):
-    project_weights("vipro_denoise/1/weights.pt", "train-denoise")
     clean = cv2.GaussianBlur(photo(96, 128, seed=4), (0, 0), 1.0)
     noisy = np.clip(clean + np.random.default_rng(5).normal(0, 25, clean.shape), 0, 255)
     noisy = noisy.astype(np.uint8)
