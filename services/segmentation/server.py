@@ -1,7 +1,8 @@
 """SegmentationService capabilities: gRPC plumbing around the algorithms of this package.
 
-Implemented: SegmentObject (product / salient cut-out, :mod:`.commodity` + :mod:`.matting`) and
-Matte (:mod:`.matting`). The other RPCs of the contract answer UNIMPLEMENTED until they land.
+Implemented: SegmentObject (product / salient cut-out, :mod:`.commodity` + :mod:`.matting`),
+SegmentPerson (selfie networks on Triton, :mod:`.person`, then :mod:`.matting`) and Matte
+(:mod:`.matting`). The other RPCs of the contract answer UNIMPLEMENTED until they land.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import cv2
 import numpy as np
 
 from common import media
-from common.errors import InvalidArgument
+from common.errors import FailedPrecondition, InvalidArgument
 from common.provider import CallContext, Provider, capability
-from services.segmentation import commodity, cutout, matting
+from services.segmentation import commodity, cutout, matting, person
 from vipro.v1 import common_pb2, segmentation_pb2
 
 MIN_SIDE = 16  # pixels; smaller pictures carry no object worth cutting out
@@ -206,6 +207,78 @@ def matte(
     return response
 
 
+@capability(
+    "segmentation.SegmentPerson",
+    version="1.0.0",
+    models=(person.SQUARE[0], person.LANDSCAPE[0]),
+)
+def segment_person(
+    request: segmentation_pb2.SegmentPersonRequest, ctx: CallContext
+) -> segmentation_pb2.SegmentPersonResponse:
+    """Cut out people (MediaPipe selfie segmentation on Triton, then closed-form matting)."""
+    if request.part not in (
+        segmentation_pb2.PERSON_PART_UNSPECIFIED,
+        segmentation_pb2.PERSON_PART_BODY,
+    ):
+        name = segmentation_pb2.PersonPart.Name(request.part)
+        raise FailedPrecondition(
+            f"part {name} needs a human-parsing model, which this deployment does not have; "
+            "PERSON_PART_BODY is served",
+            [("MODEL", "human-parsing")],
+        )
+    rgb = read_picture(ctx, request.image)
+    h, w = rgb.shape[:2]
+    batch, box = person.letterbox(rgb)
+    ctx.inference.require(box.model)
+    with ctx.stage("infer"):
+        output = ctx.inference.infer(box.model, {"image": batch}, ["mask"], timeout=ctx.remaining())
+    prob = person.probability(output["mask"], box, (h, w))
+    found = person.people(prob >= 0.5)
+    if request.max_people:
+        found = found[: request.max_people]
+    band = matting.default_band((h, w)) + int(np.ceil(1 / box.scale))
+
+    def alpha_of(masks: list[np.ndarray]) -> np.ndarray:
+        if not masks:
+            return np.zeros((h, w))
+        with ctx.stage("matte"):
+            return matte_mask(rgb, np.logical_or.reduce(masks), band)
+
+    def foreground(alpha: np.ndarray) -> np.ndarray | None:
+        if not wants_colour(request.cutout) or not alpha.any():
+            return None
+        with ctx.stage("foreground"):
+            return matting.estimate_foreground(matting.as_float_image(rgb), alpha)
+
+    alpha = alpha_of(found)
+    response = segmentation_pb2.SegmentPersonResponse(
+        cutout=cutout_message(ctx, rgb, alpha, foreground(alpha), request.cutout),
+        image_size=common_pb2.Size(width=w, height=h),
+    )
+    for mask in found:
+        score = float(prob[mask].mean())
+        entry = segmentation_pb2.SegmentedObject(label="person", score=score)
+        own = alpha_of([mask]) if request.separate_people else mask.astype(np.float64)
+        bounds = cutout.bounding_box(own)
+        entry.box.CopyFrom(
+            common_pb2.Box(
+                x=bounds.x,
+                y=bounds.y,
+                width=bounds.width,
+                height=bounds.height,
+                score=score,
+                label="person",
+            )
+        )
+        if request.separate_people:
+            entry.cutout.CopyFrom(cutout_message(ctx, rgb, own, foreground(own), request.cutout))
+        response.people.append(entry)
+    response.metadata.CopyFrom(ctx.metadata())
+    return response
+
+
 def provider() -> Provider:
     """The segmentation service process."""
-    return Provider("segmentation", [segment_object, matte], families=("segmentation",))
+    return Provider(
+        "segmentation", [segment_object, segment_person, matte], families=("segmentation",)
+    )

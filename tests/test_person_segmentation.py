@@ -1,0 +1,112 @@
+"""segmentation.SegmentPerson through the gateway, on a real Triton (selfie networks)."""
+
+from __future__ import annotations
+
+import io
+
+import grpc
+import numpy as np
+import pytest
+from PIL import Image
+
+from common.client import connect
+from common.mesh import Mesh
+from services.segmentation import person
+from tests.conftest import TESTS, tenants
+from vipro.v1 import common_pb2, segmentation_pb2, segmentation_pb2_grpc
+
+Form = segmentation_pb2.CutoutForm
+
+
+@pytest.fixture(scope="module")
+def stub(tmp_path_factory):
+    mesh = Mesh(tmp_path_factory.mktemp("person"), gateway_port=0, metrics_port=0)
+    mesh.write_config()
+    mesh.start_triton()
+    mesh.start_gateway(tenants=tenants(mesh))
+    mesh.start_service("segmentation")
+    yield segmentation_pb2_grpc.SegmentationServiceStub(
+        connect(mesh.gateway_address, mesh.api_key)
+    )
+    mesh.down()
+
+
+def picture(name: str) -> np.ndarray:
+    return np.asarray(Image.open(TESTS / "data" / name).convert("RGB"))
+
+
+def png(pixels: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def cut(stub, pixels: np.ndarray, **fields) -> segmentation_pb2.SegmentPersonResponse:
+    forms = [Form.CUTOUT_FORM_MASK, Form.CUTOUT_FORM_ALPHA]
+    return stub.SegmentPerson(
+        segmentation_pb2.SegmentPersonRequest(
+            image=common_pb2.Image(inline=png(pixels)),
+            cutout=segmentation_pb2.CutoutOptions(forms=forms),
+            **fields,
+        ),
+        timeout=60,
+    )
+
+
+def mask_of(reply) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(reply.cutout.mask.image.inline))) > 0
+
+
+# (x, y) points, in 512x512 pixels, on the person and on the background of each picture.
+POINTS = {
+    "astronaut.png": {
+        "person": [(227, 93), (227, 40), (200, 373), (120, 300)],
+        "background": [(413, 133), (27, 133), (480, 27), (400, 60)],
+    },
+    "camera.png": {
+        "person": [(208, 133), (70, 330), (150, 230)],
+        "background": [(421, 53), (421, 400), (40, 60)],
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(POINTS))
+def test_the_person_is_cut_out_and_the_background_is_not(stub, name):
+    reply = cut(stub, picture(name))
+    mask = mask_of(reply)
+    assert mask.shape == (512, 512)
+    for x, y in POINTS[name]["person"]:
+        assert mask[y, x], (name, "person", x, y)
+    for x, y in POINTS[name]["background"]:
+        assert not mask[y, x], (name, "background", x, y)
+    assert 0.15 < mask.mean() < 0.6
+    assert reply.people[0].label == "person" and reply.people[0].score > 0.7
+    alpha = np.asarray(Image.open(io.BytesIO(reply.cutout.alpha.image.inline)))
+    assert ((alpha > 0) & (alpha < 255)).any()  # matted edges, not a hard mask
+
+
+def test_any_aspect_ratio_and_size(stub):
+    wide = np.concatenate([picture("astronaut.png")] * 2, axis=1)[::2, ::2]  # 256x512
+    reply = cut(stub, wide, separate_people=True)
+    mask = mask_of(reply)
+    assert mask.shape == (256, 512)
+    assert mask[93 // 2, 227 // 2] and mask[93 // 2, 256 + 227 // 2]
+    assert len(reply.people) == 2
+    assert person.choose_model((256, 512))[0] == "selfie_segmentation_landscape"
+
+
+def test_unserved_part_is_failed_precondition(stub):
+    with pytest.raises(grpc.RpcError) as err:
+        cut(stub, picture("camera.png"), part=segmentation_pb2.PERSON_PART_HAIR)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "PERSON_PART_HAIR" in err.value.details()
+
+
+def test_letterbox_round_trip_keeps_geometry():
+    rgb = np.zeros((300, 100, 3), np.uint8)
+    rgb[:, 50:] = 255
+    batch, box = person.letterbox(rgb)
+    assert batch.shape == (1, 256, 256, 3) and box.inner_height == 256
+    back = person.probability(batch[..., :1], box, (300, 100))
+    assert back.shape == (300, 100)
+    assert back[:, :45].max() == 0 and back[:, 55:].min() == 1
