@@ -25,9 +25,7 @@ def stub(tmp_path_factory):
     mesh.start_triton()
     mesh.start_gateway(tenants=tenants(mesh))
     mesh.start_service("segmentation")
-    yield segmentation_pb2_grpc.SegmentationServiceStub(
-        connect(mesh.gateway_address, mesh.api_key)
-    )
+    yield segmentation_pb2_grpc.SegmentationServiceStub(connect(mesh.gateway_address, mesh.api_key))
     mesh.down()
 
 
