@@ -1,4 +1,4 @@
-"""segmentation.SegmentPerson through the gateway, on a real Triton (selfie networks)."""
+"""segmentation.SegmentPerson and segmentation.DetectFaces through the gateway, on a real Triton."""
 
 from __future__ import annotations
 
@@ -108,3 +108,56 @@ def test_letterbox_round_trip_keeps_geometry():
     back = person.probability(batch[..., :1], box, (300, 100))
     assert back.shape == (300, 100)
     assert back[:, :45].max() == 0 and back[:, 55:].min() == 1
+
+
+def detect(stub, pixels: np.ndarray, **fields) -> segmentation_pb2.DetectFacesResponse:
+    return stub.DetectFaces(
+        segmentation_pb2.DetectFacesRequest(image=common_pb2.Image(inline=png(pixels)), **fields),
+        timeout=60,
+    )
+
+
+# Eyes and mouth of each portrait in 512x512 pixels, checked by drawing them on the pictures.
+# The photographer is in profile: only his visible eye is given, and eye positions are
+# compared only for the frontal astronaut.
+FACES = {
+    "astronaut.png": {"eyes": [(204, 102), (248, 107)], "mouth": (220, 147)},
+    "camera.png": {"eyes": [(225, 147)], "mouth": (234, 184)},
+}
+
+
+@pytest.mark.parametrize("name", sorted(FACES))
+def test_one_face_with_its_key_points(stub, name):
+    reply = detect(stub, picture(name))
+    assert len(reply.faces) == 1
+    face = reply.faces[0]
+    box = face.box
+    truth = FACES[name]
+    for x, y in [*truth["eyes"], truth["mouth"]]:
+        assert box.x <= x <= box.x + box.width and box.y <= y <= box.y + box.height
+    assert 0.6 <= box.score <= 1 and box.label == "face"
+    left_eye, right_eye, nose, mouth_left, mouth_right = face.landmarks
+    assert left_eye.x < right_eye.x and mouth_left.x < mouth_right.x
+    if len(truth["eyes"]) == 2:
+        for point, (x, y) in zip([left_eye, right_eye], truth["eyes"], strict=True):
+            assert abs(point.x - x) < 10 and abs(point.y - y) < 10
+    assert left_eye.y < nose.y < (mouth_left.y + mouth_right.y) / 2
+
+
+def test_faces_follow_the_picture_when_padded_and_scaled(stub):
+    base = picture("astronaut.png")
+    canvas = np.zeros((512, 1536, 3), np.uint8)
+    canvas[:, 1024:] = base
+    face = detect(stub, canvas).faces[0]
+    assert 1024 + 170 < face.box.x < 1024 + 230
+    none = detect(stub, canvas, landmarks=segmentation_pb2.FACE_LANDMARKS_NONE).faces[0]
+    assert len(none.landmarks) == 0 and len(face.landmarks) == 5
+
+
+def test_no_face_in_a_product_photo_and_68_points_is_failed_precondition(stub):
+    rng = np.random.default_rng(0)
+    flat = (rng.random((256, 256, 3)) * 30 + 200).astype(np.uint8)
+    assert len(detect(stub, flat).faces) == 0
+    with pytest.raises(grpc.RpcError) as err:
+        detect(stub, flat, landmarks=segmentation_pb2.FACE_LANDMARKS_68)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION

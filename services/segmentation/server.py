@@ -1,8 +1,9 @@
 """SegmentationService capabilities: gRPC plumbing around the algorithms of this package.
 
 Implemented: SegmentObject (product / salient cut-out, :mod:`.commodity` + :mod:`.matting`),
-SegmentPerson (selfie networks on Triton, :mod:`.person`, then :mod:`.matting`) and Matte
-(:mod:`.matting`). The other RPCs of the contract answer UNIMPLEMENTED until they land.
+SegmentPerson (selfie networks on Triton, :mod:`.person`, then :mod:`.matting`), DetectFaces
+(BlazeFace networks on Triton, :mod:`.faces`) and Matte (:mod:`.matting`). The other RPCs of
+the contract answer UNIMPLEMENTED until they land.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 from common import media
 from common.errors import FailedPrecondition, InvalidArgument
 from common.provider import CallContext, Provider, capability
-from services.segmentation import commodity, cutout, matting, person
+from services.segmentation import commodity, cutout, faces, matting, person
 from vipro.v1 import common_pb2, segmentation_pb2
 
 MIN_SIDE = 16  # pixels; smaller pictures carry no object worth cutting out
@@ -277,8 +278,58 @@ def segment_person(
     return response
 
 
+@capability("segmentation.DetectFaces", version="1.0.0", models=(faces.SHORT[0], faces.FULL[0]))
+def detect_faces(
+    request: segmentation_pb2.DetectFacesRequest, ctx: CallContext
+) -> segmentation_pb2.DetectFacesResponse:
+    """Faces with boxes, five key points and a rough head pose (BlazeFace short and full range
+    on Triton, merged)."""
+    if request.landmarks == segmentation_pb2.FACE_LANDMARKS_68:
+        raise FailedPrecondition(
+            "FACE_LANDMARKS_68 needs a 68-point landmark model, which this deployment does not "
+            "have; FACE_LANDMARKS_FIVE and FACE_LANDMARKS_NONE are served",
+            [("MODEL", "face-landmarks-68")],
+        )
+    rgb = read_picture(ctx, request.image)
+    h, w = rgb.shape[:2]
+    min_score = request.min_score or 0.6
+    detections = []
+    for model, size, layers in (faces.SHORT, faces.FULL):
+        ctx.inference.require(model)
+        batch, scale, left, top = faces.letterbox(rgb, size)
+        with ctx.stage("infer"):
+            out = ctx.inference.infer(
+                model, {"image": batch}, ["regressors", "scores"], timeout=ctx.remaining()
+            )
+        boxes, scores, points = faces.decode(
+            out["regressors"], out["scores"], size, layers, min_score
+        )
+        boxes, points = faces.to_picture(boxes, points, scale, left, top)
+        detections.append((boxes, scores, points))
+    found = [
+        f for f in faces.merge(detections) if min(f.box[2:]) >= (request.min_face_pixels or 16)
+    ]
+    if request.max_faces:
+        found = found[: request.max_faces]
+    response = segmentation_pb2.DetectFacesResponse(image_size=common_pb2.Size(width=w, height=h))
+    for face in found:
+        x, y, bw, bh = face.box
+        yaw, pitch, roll = faces.pose(face.keypoints)
+        entry = response.faces.add(yaw_degrees=yaw, pitch_degrees=pitch, roll_degrees=roll)
+        entry.box.CopyFrom(
+            common_pb2.Box(x=x, y=y, width=bw, height=bh, score=face.score, label="face")
+        )
+        if request.landmarks != segmentation_pb2.FACE_LANDMARKS_NONE:
+            for px, py in faces.five_points(face.keypoints):
+                entry.landmarks.add(x=px, y=py)
+    response.metadata.CopyFrom(ctx.metadata())
+    return response
+
+
 def provider() -> Provider:
     """The segmentation service process."""
     return Provider(
-        "segmentation", [segment_object, segment_person, matte], families=("segmentation",)
+        "segmentation",
+        [segment_object, segment_person, detect_faces, matte],
+        families=("segmentation",),
     )
