@@ -42,6 +42,7 @@ train-denoise: venv
 sysdeps:
 	@missing=""; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \

@@ -10,6 +10,7 @@ import pytest
 from common.client import AssetClient, connect
 from common.mesh import Mesh
 from tests.echo.build import compile_echo
+from vipro.v1 import segmentation_pb2_grpc
 
 TESTS = Path(__file__).resolve().parent
 SHARED_DATA = TESTS.parent.parent / "shared" / "data"
@@ -59,6 +60,20 @@ def mesh(tmp_path_factory):
     try:
         m.up(triton=False)
         yield m
+    finally:
+        m.down()
+
+
+@pytest.fixture(scope="session")
+def segmentation(tmp_path_factory):
+    """A SegmentationService stub through a gateway, with a real Triton serving the models."""
+    m = Mesh(tmp_path_factory.mktemp("segmentation"), gateway_port=0, metrics_port=0)
+    m.write_config()
+    try:
+        m.start_triton()
+        m.start_gateway(tenants=tenants(m))
+        m.start_service("segmentation")
+        yield segmentation_pb2_grpc.SegmentationServiceStub(connect(m.gateway_address, m.api_key))
     finally:
         m.down()
 

@@ -9,24 +9,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common.client import connect
-from common.mesh import Mesh
 from services.segmentation import person
-from tests.conftest import TESTS, tenants
-from vipro.v1 import common_pb2, segmentation_pb2, segmentation_pb2_grpc
+from tests.conftest import TESTS
+from vipro.v1 import common_pb2, segmentation_pb2
 
 Form = segmentation_pb2.CutoutForm
 
 
 @pytest.fixture(scope="module")
-def stub(tmp_path_factory):
-    mesh = Mesh(tmp_path_factory.mktemp("person"), gateway_port=0, metrics_port=0)
-    mesh.write_config()
-    mesh.start_triton()
-    mesh.start_gateway(tenants=tenants(mesh))
-    mesh.start_service("segmentation")
-    yield segmentation_pb2_grpc.SegmentationServiceStub(connect(mesh.gateway_address, mesh.api_key))
-    mesh.down()
+def stub(segmentation):
+    return segmentation
 
 
 def picture(name: str) -> np.ndarray:

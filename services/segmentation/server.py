@@ -1,9 +1,10 @@
 """SegmentationService capabilities: gRPC plumbing around the algorithms of this package.
 
 Implemented: SegmentObject (product / salient cut-out, :mod:`.commodity` + :mod:`.matting`),
-SegmentPerson (selfie networks on Triton, :mod:`.person`, then :mod:`.matting`), DetectFaces
-(BlazeFace networks on Triton, :mod:`.faces`) and Matte (:mod:`.matting`). The other RPCs of
-the contract answer UNIMPLEMENTED until they land.
+SegmentPerson (selfie networks on Triton, :mod:`.person`, then :mod:`.matting`), DetectText
+(PP-OCR networks on Triton, :mod:`.text`), DetectFaces (BlazeFace networks on Triton,
+:mod:`.faces`) and Matte (:mod:`.matting`). The other RPCs of the contract answer
+UNIMPLEMENTED until they land.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from common import media
 from common.errors import FailedPrecondition, InvalidArgument
 from common.provider import CallContext, Provider, capability
-from services.segmentation import commodity, cutout, faces, matting, person
+from services.segmentation import commodity, cutout, faces, matting, person, text
 from vipro.v1 import common_pb2, segmentation_pb2
 
 MIN_SIDE = 16  # pixels; smaller pictures carry no object worth cutting out
@@ -278,6 +279,150 @@ def segment_person(
     return response
 
 
+RECOGNISER_LANGUAGES = ("zh", "en")  # what PP-OCRv4's Chinese+English recogniser reads
+RECOGNISER_BATCH = 32  # the ppocr_rec model's max_batch_size
+Granularity = segmentation_pb2.TextGranularity
+
+
+def recognise(
+    ctx: CallContext, rgb: np.ndarray, quads: list[np.ndarray]
+) -> list[tuple[str, float]]:
+    """(text, confidence) of each text quadrilateral, read by ppocr_rec on Triton.
+
+    Lines are batched by similar aspect ratio so little padding is fed to the network.
+    """
+    crops = [text.line_crop(rgb, q) for q in quads]
+    order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / crops[i].shape[0])
+    read: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+    for start in range(0, len(order), RECOGNISER_BATCH):
+        chunk = order[start : start + RECOGNISER_BATCH]
+        batch = text.recognition_input([crops[i] for i in chunk])
+        with ctx.stage("recognise"):
+            out = ctx.inference.infer(
+                text.RECOGNISER, {"lines": batch}, ["text", "confidence"], timeout=ctx.remaining()
+            )
+        for i, words, score in zip(
+            chunk, out["text"].ravel(), out["confidence"].ravel(), strict=True
+        ):
+            read[i] = (words.decode("utf-8", "replace").strip(), float(score))
+    return read
+
+
+def check_languages(languages) -> None:
+    """Reject language hints the recogniser cannot read (FailedPrecondition naming them)."""
+    unknown = [tag for tag in languages if tag.split("-")[0].lower() not in RECOGNISER_LANGUAGES]
+    if unknown:
+        raise FailedPrecondition(
+            f"no recogniser for {', '.join(unknown)} in this deployment; it reads "
+            f"{', '.join(RECOGNISER_LANGUAGES)}",
+            [("MODEL", f"text-recognition-{tag}") for tag in unknown],
+        )
+
+
+def word_regions(
+    rgb: np.ndarray, lines: list[text.Region], ctx: CallContext, recognize: bool
+) -> list[text.Region]:
+    """Split recognised lines into words (characters for Chinese); the words' text comes from
+    the line's when the counts agree, else each word is read again."""
+    words: list[text.Region] = []
+    unread: list[int] = []
+    for line in lines:
+        corners = text.reading_corners(line.corners)
+        crop, matrix = text.rectify(rgb, corners)
+        if text.is_cjk(line.text):
+            tokens = list(line.text.replace(" ", ""))
+            spans = text.word_spans(crop, characters=len(tokens))
+        else:
+            tokens = line.text.split()
+            spans = text.word_spans(crop)
+        agree = len(tokens) == len(spans)
+        for k, span in enumerate(spans):
+            quad = text.order_corners(text.span_corners(matrix, span, crop.shape[0]))
+            if agree:
+                words.append(text.Region(quad, line.score, tokens[k], line.text_score))
+            else:
+                unread.append(len(words))
+                words.append(text.Region(quad, line.score))
+    if recognize and unread:
+        for i, (read, score) in zip(
+            unread, recognise(ctx, rgb, [words[i].corners for i in unread]), strict=True
+        ):
+            words[i].text, words[i].text_score = read, score
+    return words
+
+
+@capability("segmentation.DetectText", version="1.0.0", models=(text.DETECTOR, text.RECOGNISER))
+def detect_text(
+    request: segmentation_pb2.DetectTextRequest, ctx: CallContext
+) -> segmentation_pb2.DetectTextResponse:
+    """Text regions as polygons (words, lines or blocks), a region or stroke mask, and
+    optionally the text (PP-OCRv4 detection and recognition on Triton)."""
+    if request.recognize:
+        check_languages(request.languages)
+    rgb = read_picture(ctx, request.image)
+    h, w = rgb.shape[:2]
+    ctx.inference.require(text.DETECTOR)
+    tensor, sx, sy = text.detection_input(rgb)
+    with ctx.stage("detect"):
+        out = ctx.inference.infer(
+            text.DETECTOR, {"image": tensor}, ["probability"], timeout=ctx.remaining()
+        )
+    found = text.detection_boxes(
+        out["probability"], sx, sy, box_threshold=request.min_score or DEFAULT_MIN_SCORE
+    )
+    quads = [np.clip(c, 0, [w, h]).astype(np.float32) for c, _ in found]
+    lines = [text.Region(quads[i], found[i][1]) for i in text.reading_order(quads)]
+    granularity = request.granularity or Granularity.TEXT_GRANULARITY_LINE
+    if lines and (request.recognize or granularity == Granularity.TEXT_GRANULARITY_WORD):
+        ctx.inference.require(text.RECOGNISER)
+        for line, (read, score) in zip(
+            lines, recognise(ctx, rgb, [r.corners for r in lines]), strict=True
+        ):
+            line.text, line.text_score = read, score
+    if granularity == Granularity.TEXT_GRANULARITY_WORD:
+        regions = word_regions(rgb, lines, ctx, request.recognize)
+    elif granularity == Granularity.TEXT_GRANULARITY_BLOCK:
+        regions = [
+            text.block(lines[i] for i in group) for group in text.blocks([r.corners for r in lines])
+        ]
+    else:
+        regions = lines
+    response = segmentation_pb2.DetectTextResponse(image_size=common_pb2.Size(width=w, height=h))
+    for region in regions:
+        entry = response.regions.add(angle_degrees=text.angle_degrees(region.corners))
+        entry.polygon.score = region.score
+        for x, y in region.corners:
+            entry.polygon.points.add(x=float(x), y=float(y))
+        x0, y0 = region.corners.min(axis=0)
+        x1, y1 = region.corners.max(axis=0)
+        entry.box.CopyFrom(
+            common_pb2.Box(
+                x=float(x0),
+                y=float(y0),
+                width=float(x1 - x0),
+                height=float(y1 - y0),
+                score=region.score,
+                label="text",
+            )
+        )
+        if request.recognize:
+            entry.text, entry.text_score = region.text, region.text_score
+            entry.language = text.language(region.text)
+    if request.mask_mode != segmentation_pb2.TEXT_MASK_MODE_NONE:
+        if request.mask_mode == segmentation_pb2.TEXT_MASK_MODE_STROKES:
+            mask = np.zeros((h, w), bool)
+            for line in lines:
+                mask |= text.stroke_mask(rgb, line.corners)
+        else:
+            mask = text.polygon_mask((h, w), [r.corners for r in regions])
+        png = common_pb2.OutputOptions(
+            format=common_pb2.IMAGE_FORMAT_PNG, delivery=request.output.delivery
+        )
+        response.mask.image.CopyFrom(ctx.image_output(mask.astype(np.uint8) * 255, png))
+    response.metadata.CopyFrom(ctx.metadata())
+    return response
+
+
 @capability("segmentation.DetectFaces", version="1.0.0", models=(faces.SHORT[0], faces.FULL[0]))
 def detect_faces(
     request: segmentation_pb2.DetectFacesRequest, ctx: CallContext
@@ -330,6 +475,6 @@ def provider() -> Provider:
     """The segmentation service process."""
     return Provider(
         "segmentation",
-        [segment_object, segment_person, detect_faces, matte],
+        [segment_object, segment_person, detect_text, detect_faces, matte],
         families=("segmentation",),
     )

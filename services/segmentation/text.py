@@ -8,12 +8,29 @@ on lines 48 pixels high.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 DET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 DET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 REC_HEIGHT = 48
+DETECTOR = "ppocr_det"
+RECOGNISER = "ppocr_rec"
+
+
+@dataclass
+class Region:
+    """A piece of text: 4 x 2 corners (image pixels, clockwise from the top-left), detection
+    score in [0, 1], and the recognised text with its confidence (empty and 0 when unread)."""
+
+    corners: np.ndarray
+    score: float
+    text: str = ""
+    text_score: float = 0.0
 
 
 def detection_input(rgb: np.ndarray, limit_side: int = 960) -> tuple[np.ndarray, float, float]:
@@ -97,8 +114,17 @@ def order_corners(points: np.ndarray) -> np.ndarray:
     return np.array([top_left, top_right, bottom_right, bottom_left], np.float32)
 
 
-def line_crop(rgb: np.ndarray, corners: np.ndarray) -> np.ndarray:
-    """The text line inside a quadrilateral, rectified (perspective warp) and upright."""
+def rectify(rgb: np.ndarray, corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The inside of a quadrilateral warped to a front-facing rectangle.
+
+    Args:
+        rgb: H x W x 3 image.
+        corners: 4 x 2 corners clockwise from the top-left, pixels.
+
+    Returns:
+        (crop, matrix): the crop (at least 1 x 1) and the 3 x 3 perspective matrix taking
+        image pixels to crop pixels.
+    """
     tl, tr, br, bl = corners.astype(np.float32)
     width = int(round(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))))
     height = int(round(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))))
@@ -112,8 +138,27 @@ def line_crop(rgb: np.ndarray, corners: np.ndarray) -> np.ndarray:
         flags=cv2.INTER_CUBIC,
         borderMode=cv2.BORDER_REPLICATE,
     )
-    if height >= 1.5 * width:  # vertical text: read it rotated
-        crop = np.rot90(crop)
+    return crop, matrix
+
+
+def is_vertical(corners: np.ndarray) -> bool:
+    """Whether a text quadrilateral is a vertical line (1.5 times taller than wide)."""
+    tl, tr, _, bl = corners
+    return bool(np.linalg.norm(bl - tl) >= 1.5 * np.linalg.norm(tr - tl))
+
+
+def reading_corners(corners: np.ndarray) -> np.ndarray:
+    """Corners of a line re-ordered so the first edge runs along the reading direction.
+
+    Horizontal lines keep their order; vertical lines (read top to bottom) start at the
+    top-right corner, so the first edge runs downwards.
+    """
+    return np.roll(corners, -1, axis=0) if is_vertical(corners) else corners
+
+
+def line_crop(rgb: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """The text line inside a quadrilateral, rectified (perspective warp) and upright."""
+    crop, _ = rectify(rgb, reading_corners(corners))
     return np.ascontiguousarray(crop)
 
 
@@ -140,3 +185,231 @@ def polygon_iou(a: np.ndarray, b: np.ndarray) -> float:
     inter, _ = cv2.intersectConvexConvex(a.astype(np.float32), b.astype(np.float32))
     union = area_a + area_b - inter
     return float(inter / union) if union > 0 else 0.0
+
+
+def angle_degrees(corners: np.ndarray) -> float:
+    """Reading direction of a line, degrees clockwise from horizontal, in (-180, 180]."""
+    tl, tr = reading_corners(corners)[:2]
+    angle = float(np.degrees(np.arctan2(tr[1] - tl[1], tr[0] - tl[0])))
+    return 180.0 if angle <= -180.0 else angle
+
+
+def ink(crop: np.ndarray) -> np.ndarray:
+    """Glyph pixels of a rectified text crop, ``bool`` H x W.
+
+    Otsu's threshold on the grey crop; the class the crop's border mostly belongs to is the
+    background (detected lines are grown around their glyphs, so their border is background),
+    which handles dark-on-light and light-on-dark text alike.
+    """
+    grey = cv2.cvtColor(np.ascontiguousarray(crop[:, :, :3]), cv2.COLOR_RGB2GRAY)
+    _, dark = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    border = np.concatenate([dark[0], dark[-1], dark[:, 0], dark[:, -1]])
+    return dark.astype(bool) if border.mean() < 0.5 else ~dark.astype(bool)
+
+
+def stroke_mask(rgb: np.ndarray, corners: np.ndarray, grow: int = 1) -> np.ndarray:
+    """Glyph strokes inside a text quadrilateral, ``bool`` the size of `rgb`.
+
+    The quadrilateral is rectified, binarised by :func:`ink`, and the glyph pixels are warped
+    back and grown by `grow` pixels to cover anti-aliased edges.
+    """
+    h, w = rgb.shape[:2]
+    crop, matrix = rectify(rgb, corners)
+    glyphs = ink(crop).astype(np.uint8)
+    back = cv2.warpPerspective(
+        glyphs, matrix, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
+    )
+    if grow > 0:
+        back = cv2.dilate(back, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+    return back.astype(bool)
+
+
+def is_cjk(text: str) -> bool:
+    """Whether most letters of `text` are Han, kana or hangul (scripts written without spaces)."""
+    letters = [c for c in text if c.isalpha()]
+    cjk = sum(
+        1
+        for c in letters
+        if "\u4e00" <= c <= "\u9fff"
+        or "\u3400" <= c <= "\u4dbf"
+        or "\u3040" <= c <= "\u30ff"
+        or "\uac00" <= c <= "\ud7af"
+    )
+    return bool(letters) and cjk * 2 > len(letters)
+
+
+def language(text: str) -> str:
+    """BCP 47 language of recognised text: "zh" for Han, "en" for Latin letters, else "".
+
+    The recogniser reads Chinese and English only, so these are the two answers it can give.
+    """
+    if is_cjk(text):
+        return "zh"
+    return "en" if any("a" <= c.lower() <= "z" for c in text) else ""
+
+
+def word_spans(
+    crop: np.ndarray, gap_ratio: float = 0.3, characters: int = 0
+) -> list[tuple[int, int]]:
+    """Column spans ``[start, stop)`` of the words of a rectified, horizontal line crop.
+
+    Args:
+        crop: the line, reading left to right.
+        gap_ratio: a run of glyph-free columns at least this many times the glyph height
+            separates two words (a space is about 0.25-0.35 of the glyph height in Latin fonts;
+            letters are 0.05-0.15 apart).
+        characters: when > 0, the line is written without spaces (e.g. Chinese) and holds this
+            many characters: the glyph extent is cut into that many equal cells, each cut
+            moved to the nearest glyph-free column within a quarter cell.
+
+    Returns:
+        Spans in crop columns, left to right; one span covering the glyphs when no gap is found,
+        none when the crop has no glyphs.
+    """
+    glyphs = ink(crop)
+    columns = glyphs.any(axis=0)
+    rows = np.flatnonzero(glyphs.any(axis=1))
+    if not columns.any():
+        return []
+    cols = np.flatnonzero(columns)
+    first, last = int(cols[0]), int(cols[-1]) + 1
+    if characters > 0:
+        cell = (last - first) / characters
+        empty = np.flatnonzero(~columns[first:last]) + first
+        cuts = [first]
+        for k in range(1, characters):
+            target = first + k * cell
+            near = empty[np.abs(empty - target) <= cell / 4] if empty.size else empty
+            cuts.append(int(near[np.argmin(np.abs(near - target))]) if near.size else round(target))
+        cuts.append(last)
+        return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+    gap = max(2, gap_ratio * (rows[-1] - rows[0] + 1))
+    spans, start, run = [], first, 0
+    for x in range(first, last):
+        if columns[x]:
+            if run >= gap:
+                spans.append((start, x - run))
+                start = x
+            run = 0
+        else:
+            run += 1
+    spans.append((start, last))
+    return spans
+
+
+def span_corners(matrix: np.ndarray, span: tuple[int, int], height: int) -> np.ndarray:
+    """Image-pixel corners (4 x 2, clockwise) of columns `span` of a rectified crop."""
+    x0, x1 = span
+    inside = np.array([[x0, 0], [x1, 0], [x1, height], [x0, height]], np.float32)
+    back = cv2.perspectiveTransform(inside[None], np.linalg.inv(matrix))[0]
+    return back.astype(np.float32)
+
+
+def blocks(lines: list[np.ndarray], spacing: float = 1.0) -> list[list[int]]:
+    """Group text lines into blocks (paragraphs).
+
+    Two lines join when their angles differ by under 10 degrees, their heights by under a
+    factor of 1.6, they overlap along the reading direction, and the gap between them across it
+    is at most `spacing` times the smaller height.
+
+    Args:
+        lines: 4 x 2 corners per line, clockwise from the top-left.
+
+    Returns:
+        Groups of indices into `lines`, each in reading order, groups ordered by their first line.
+    """
+    parent = list(range(len(lines)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    frames = [_line_frame(c) for c in lines]
+    for i in range(len(lines)):
+        for j in range(i + 1, len(lines)):
+            if _same_block(frames[i], frames[j], lines[j], spacing):
+                parent[root(j)] = root(i)
+    groups: dict[int, list[int]] = {}
+    for i in reading_order(lines):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
+def _line_frame(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float, float]:
+    """(origin, unit reading direction, length, height, angle) of a line."""
+    tl, tr, _, bl = reading_corners(corners)
+    along = tr - tl
+    length = float(np.linalg.norm(along))
+    return (
+        tl,
+        along / max(length, 1e-6),
+        length,
+        float(np.linalg.norm(bl - tl)),
+        angle_degrees(corners),
+    )
+
+
+def _same_block(a, b, corners_b: np.ndarray, spacing: float) -> bool:
+    origin, direction, length, height, angle = a
+    _, _, _, height_b, angle_b = b
+    if abs((angle - angle_b + 180) % 360 - 180) >= 10:
+        return False
+    if max(height, height_b) > 1.6 * min(height, height_b):
+        return False
+    across = np.array([-direction[1], direction[0]])
+    rel = reading_corners(corners_b) - origin
+    along_b, across_b = rel @ direction, rel @ across
+    if along_b.max() <= 0 or along_b.min() >= length:
+        return False
+    gap = max(across_b.min() - height, -across_b.max(), 0.0)
+    return gap <= spacing * min(height, height_b)
+
+
+def reading_order(quads: list[np.ndarray]) -> list[int]:
+    """Indices of text quadrilaterals top to bottom, left to right within a row.
+
+    Quads whose vertical centres are within half the smaller height share a row.
+    """
+    if not quads:
+        return []
+    centres = np.array([q.mean(axis=0) for q in quads])
+    heights = np.array([max(1.0, float(np.ptp(q[:, 1]))) for q in quads])
+    order = list(np.argsort(centres[:, 1], kind="stable"))
+    rows: list[list[int]] = [[order[0]]]
+    for i in order[1:]:
+        row = rows[-1]
+        ref = row[0]
+        if abs(centres[i, 1] - centres[ref, 1]) <= 0.5 * min(heights[i], heights[ref]):
+            row.append(i)
+        else:
+            rows.append([i])
+    return [int(i) for row in rows for i in sorted(row, key=lambda k: centres[k, 0])]
+
+
+def hull_corners(quads: list[np.ndarray]) -> np.ndarray:
+    """Smallest rotated rectangle around several quadrilaterals, 4 x 2 clockwise from top-left."""
+    points = np.concatenate(quads).astype(np.float32)
+    return order_corners(cv2.boxPoints(cv2.minAreaRect(points)))
+
+
+def block(lines: Iterable[Region]) -> Region:
+    """One region around several lines (a block): rotated hull, mean score, text joined by
+    newlines, the lowest recognition confidence."""
+    lines = list(lines)
+    read = [line for line in lines if line.text]
+    return Region(
+        hull_corners([line.corners for line in lines]),
+        float(np.mean([line.score for line in lines])),
+        "\n".join(line.text for line in read),
+        min((line.text_score for line in read), default=0.0),
+    )
+
+
+def polygon_mask(shape: tuple[int, int], polygons: list[np.ndarray]) -> np.ndarray:
+    """``bool`` mask of the given size with the polygons (N x 2 pixels each) filled."""
+    mask = np.zeros(shape, np.uint8)
+    if polygons:
+        cv2.fillPoly(mask, [np.round(p).astype(np.int32) for p in polygons], 1)
+    return mask.astype(bool)
