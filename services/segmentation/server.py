@@ -3,8 +3,7 @@
 Implemented: SegmentObject (product / salient cut-out, :mod:`.commodity` + :mod:`.matting`),
 SegmentPerson (selfie networks on Triton, :mod:`.person`, then :mod:`.matting`), DetectText
 (PP-OCR networks on Triton, :mod:`.text`), DetectFaces (BlazeFace networks on Triton,
-:mod:`.faces`) and Matte (:mod:`.matting`). The other RPCs of the contract answer
-UNIMPLEMENTED until they land.
+:mod:`.faces`), Matte (:mod:`.matting`) and DetectInsertionSlots (:mod:`.insertion_slots`).
 """
 
 from __future__ import annotations
@@ -12,10 +11,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from common import media
+from common import media, video
 from common.errors import FailedPrecondition, InvalidArgument
 from common.provider import CallContext, Provider, capability
-from services.segmentation import commodity, cutout, faces, matting, person, text
+from services.segmentation import commodity, cutout, faces, insertion_slots, matting, person, text
 from vipro.v1 import common_pb2, segmentation_pb2
 
 MIN_SIDE = 16  # pixels; smaller pictures carry no object worth cutting out
@@ -471,10 +470,63 @@ def detect_faces(
     return response
 
 
+SURFACE_KINDS = {
+    "wall": segmentation_pb2.INSERTION_SURFACE_WALL,
+    "screen": segmentation_pb2.INSERTION_SURFACE_SCREEN,
+    "board": segmentation_pb2.INSERTION_SURFACE_BOARD,
+    "poster": segmentation_pb2.INSERTION_SURFACE_POSTER,
+    "tabletop": segmentation_pb2.INSERTION_SURFACE_TABLETOP,
+    "other": segmentation_pb2.INSERTION_SURFACE_OTHER,
+}
+
+
+@capability("segmentation.DetectInsertionSlots", version="1.0.0")
+def detect_insertion_slots(
+    request: segmentation_pb2.DetectInsertionSlotsRequest, ctx: CallContext
+) -> segmentation_pb2.DetectInsertionSlotsResponse:
+    """Planar surfaces (walls, screens, boards, posters, floors) as quadrilaterals, in a picture
+    or one video frame (edges, region outlines and projective geometry; no model)."""
+    response = segmentation_pb2.DetectInsertionSlotsResponse()
+    if request.WhichOneof("source") == "video":
+        data = ctx.read_bytes(request.video, "video")
+        with ctx.stage("decode"):
+            rgb, response.time_seconds = video.frame_at(data, request.time_seconds)
+        if min(rgb.shape[:2]) < MIN_SIDE:
+            raise InvalidArgument.field("video", f"frames are smaller than {MIN_SIDE}x{MIN_SIDE}")
+    else:
+        rgb = read_picture(ctx, request.image)
+    h, w = rgb.shape[:2]
+    response.frame_size.CopyFrom(common_pb2.Size(width=w, height=h))
+    wanted = set(request.surfaces) - {segmentation_pb2.INSERTION_SURFACE_UNSPECIFIED}
+    with ctx.stage("detect"):
+        found = insertion_slots.find_slots(rgb, request.min_area_fraction or 0.01)
+    floor = request.min_score or DEFAULT_MIN_SCORE
+    found = [
+        s for s in found if s.score >= floor and (not wanted or SURFACE_KINDS[s.kind] in wanted)
+    ]
+    png = common_pb2.OutputOptions(
+        format=common_pb2.IMAGE_FORMAT_PNG, delivery=request.output.delivery
+    )
+    for slot in found[: request.max_slots or 10]:
+        entry = response.slots.add(
+            surface=SURFACE_KINDS[slot.kind],
+            aspect_ratio=slot.aspect_ratio,
+            occluded_fraction=slot.occluded_fraction,
+        )
+        entry.quad.score = slot.score
+        entry.quad.label = slot.kind
+        for x, y in slot.corners:
+            entry.quad.points.add(x=float(x), y=float(y))
+        if request.return_masks:
+            entry.mask.image.CopyFrom(ctx.image_output(slot.visible.astype(np.uint8) * 255, png))
+    response.metadata.CopyFrom(ctx.metadata())
+    return response
+
+
 def provider() -> Provider:
     """The segmentation service process."""
     return Provider(
         "segmentation",
-        [segment_object, segment_person, detect_text, detect_faces, matte],
+        [segment_object, segment_person, detect_text, detect_faces, matte, detect_insertion_slots],
         families=("segmentation",),
     )
