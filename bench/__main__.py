@@ -2,12 +2,13 @@
 
 import sys
 
-from bench import gateway_overhead, segmentation, triton_overhead
+from bench import gateway_overhead, insertion_slots, segmentation, triton_overhead
 
 BENCHMARKS = {
     "gateway_overhead": gateway_overhead.main,
     "triton_overhead": triton_overhead.main,
     "segmentation": segmentation.main,
+    "insertion_slots": insertion_slots.main,
 }
 
 if __name__ == "__main__":
