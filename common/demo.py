@@ -3,7 +3,8 @@
 It starts Triton, the gateway and every family service (state in .vipro), uploads product
 pictures as assets, runs the general production (every picture laid into four banner sizes),
 runs a resize as a job and follows its progress, runs the enhance production (super-resolution
-on Triton), cuts the product out (segmentation.SegmentObject: RGBA, on white, cropped), asks
+on Triton), cuts the product out (segmentation.SegmentObject: RGBA, on white, cropped), reads its
+label (segmentation.DetectText, with a glyph-stroke mask), asks
 for productions whose capabilities are not served yet (they answer FAILED_PRECONDITION naming
 what is missing), and writes everything to demo-output/.
 The mesh keeps running afterwards: `vipro caps`, `vipro status`, `make down`.
@@ -197,6 +198,21 @@ def main(home: Path = REPO / ".vipro", out: Path = REPO / "demo-output") -> None
     except grpc.RpcError as err:
         summary["cutout"] = f"{err.code().name}: {err.details()}"
         print(f"product cut-out: {summary['cutout']}")
+
+    # Text: read the product's label and keep a glyph-stroke mask (what an eraser would fill).
+    label = segmentation_pb2.DetectTextRequest(
+        image=cut.image, recognize=True, mask_mode=segmentation_pb2.TEXT_MASK_MODE_STROKES
+    )
+    try:
+        found = segmentation_pb2_grpc.SegmentationServiceStub(channel).DetectText(label, timeout=60)
+        mask = found.mask.image
+        (out / "text-strokes.png").write_bytes(mask.inline or assets.download(mask.asset_id))
+        summary["outputs"].append("text-strokes.png")
+        summary["text"] = [r.text for r in found.regions]
+        print(f"text on the product: {summary['text']} (stroke mask written)")
+    except grpc.RpcError as err:
+        summary["text"] = f"{err.code().name}: {err.details()}"
+        print(f"text detection: {summary['text']}")
 
     summary["not_yet_served"] = {}
     for kind in ("ASSEMBLE", "EDIT"):
