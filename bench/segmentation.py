@@ -84,8 +84,14 @@ def matting_rows() -> tuple[list[list], dict]:
     tiny_trimap[:4], tiny_trimap[-4:] = 0.0, 1.0
     pymatting.estimate_alpha_cf(tiny, tiny_trimap)  # compile numba code before timing
     pymatting.estimate_alpha_knn(tiny, tiny_trimap)
+    matting.warm_up()
     methods = {
-        "ViPro closed-form (restricted, AMG-CG)": lambda img, tri: matting.estimate_alpha(img, tri),
+        "ViPro closed-form, CHOLMOD (cvxopt, opt-in)": lambda img, tri: matting.estimate_alpha(
+            img, tri, solver="cholmod"
+        ),
+        "ViPro closed-form, SuperLU (default install)": lambda img, tri: matting.estimate_alpha(
+            img, tri, solver="superlu"
+        ),
         "pymatting closed-form": lambda img, tri: pymatting.estimate_alpha_cf(
             img / 255.0, matting.normalize_trimap(tri) / 255.0
         ),

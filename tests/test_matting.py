@@ -48,6 +48,53 @@ def test_closed_form_recovers_a_soft_edge_exactly_where_colours_are_two_lines():
     assert (alpha[trimap == 255] == 1).all() and (alpha[trimap == 0] == 0).all()
 
 
+def dense_laplacian(image: np.ndarray, eps: float) -> np.ndarray:
+    """Levin et al.'s matting Laplacian written out from its definition, for small images."""
+    h, w, _ = image.shape
+    laplacian = np.zeros((h * w, h * w))
+    for cy in range(1, h - 1):
+        for cx in range(1, w - 1):
+            ys, xs = np.mgrid[cy - 1 : cy + 2, cx - 1 : cx + 2]
+            pixels = (ys * w + xs).ravel()
+            colours = image[ys, xs].reshape(9, 3)
+            centred = colours - colours.mean(axis=0)
+            covariance = centred.T @ centred / 9 + eps / 9 * np.eye(3)
+            affinity = (1 + centred @ np.linalg.inv(covariance) @ centred.T) / 9
+            laplacian[np.ix_(pixels, pixels)] += np.eye(9) - affinity
+    return laplacian
+
+
+def test_restricted_system_is_the_matting_laplacian_with_known_pixels_moved_right():
+    rng = np.random.default_rng(5)
+    image = rng.random((9, 11, 3))
+    unknown = np.zeros((9, 11), bool)
+    unknown[2:7, 3:9] = True
+    unknown[0, 0] = True  # a corner pixel lies in a single window
+    known_alpha = (rng.random((9, 11)) > 0.5).astype(float)
+    matrix, rhs = matting.laplacian_system(image, unknown, known_alpha, eps=1e-3)
+    full = dense_laplacian(image, 1e-3)
+    u, k = unknown.ravel(), ~unknown.ravel()
+    np.testing.assert_allclose(matrix.toarray(), full[np.ix_(u, u)], atol=1e-9)
+    np.testing.assert_allclose(rhs, -full[np.ix_(u, k)] @ known_alpha.ravel()[k], atol=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["superlu", "cg", "cholmod"])
+def test_every_solver_gives_the_same_alpha(solver):
+    if solver == "cholmod" and not matting.cholmod_available():
+        pytest.skip("cvxopt (CHOLMOD) is not installed")
+    scene = make_scene("texture", seed=2)
+    image = matting.as_float_image(scene.image)
+    trimap = matting.trimap_from_mask(scene.alpha >= 0.5, band=6)
+    reference = matting.closed_form_alpha(image, trimap, solver="superlu")
+    alpha = matting.closed_form_alpha(image, trimap, solver=solver)
+    assert np.abs(alpha - reference).max() < 2e-3
+
+
+def test_unknown_solver_is_a_value_error():
+    with pytest.raises(ValueError, match="solver"):
+        matting.closed_form_alpha(np.zeros((8, 8, 3)), np.full((8, 8), 128, np.uint8), solver="x")
+
+
 def test_estimate_alpha_beats_the_trimap_and_a_hard_mask_on_a_synthetic_product():
     scene = make_scene("texture", seed=2)
     trimap = matting.trimap_from_mask(scene.alpha >= 0.5, band=6)

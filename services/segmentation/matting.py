@@ -7,22 +7,23 @@ All functions take and return numpy arrays:
 * alpha mattes are ``float64`` ``(H, W)`` in 0..1.
 
 The alpha solver is Levin, Lischinski and Weiss' closed-form matting (PAMI 2008) with the known
-pixels as hard constraints: the matting Laplacian is built only for the 3x3 windows that touch
-the unknown region and only the unknown pixels are solved for, with conjugate gradients
-preconditioned by smoothed-aggregation algebraic multigrid (pyamg). It minimises the same energy
-as the usual formulation (which approximates the constraints with a large weight over the whole
-image) at a fraction of the cost, since a trimap's unknown band is usually a small part of the
-picture. Very large unknown regions are solved at a reduced scale and brought back to full size
+pixels as hard constraints: the matting Laplacian is built (compiled with numba) only for the
+3x3 windows that touch the unknown region and only the unknown pixels are solved for, by a sparse
+direct factorisation (:func:`solve_spd`). It minimises the same energy as the usual formulation
+(which approximates the constraints with a large weight over the whole image and solves
+iteratively) at a fraction of the cost, since a trimap's unknown band is usually a small part of
+the picture. Very large unknown regions are solved at a reduced scale and brought back to full size
 with a guided filter (:func:`estimate_alpha`), which bounds time and memory.
 """
 
 from __future__ import annotations
 
 import cv2
+import numba
 import numpy as np
 import pyamg
 import scipy.sparse as sp
-from scipy.sparse.linalg import cg
+from scipy.sparse.linalg import cg, splu
 
 BACKGROUND, UNKNOWN, FOREGROUND = 0, 128, 255
 MAX_UNKNOWN_PIXELS = 600_000  # solved at full resolution up to this; scaled down beyond
@@ -73,38 +74,93 @@ def trimap_from_mask(mask: np.ndarray, band: int | None = None) -> np.ndarray:
     return trimap
 
 
-_OFFSETS = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)]  # pixel pairs sharing a window
-_WINDOW = [(dy, dx) for dy in range(-1, 2) for dx in range(-1, 2)]
+DIRECT_MAX_UNKNOWN = 200_000  # factorised directly up to this; AMG-CG (linear memory) beyond
+SOLVERS = ("auto", "cholmod", "superlu", "cg")
 
 
-def inverse_3x3(m: np.ndarray) -> np.ndarray:
-    """Inverses of a stack of symmetric 3x3 matrices ``(n, 3, 3)`` by the adjugate formula
-    (several times faster than ``numpy.linalg.inv`` on small matrices)."""
-    a, b, c = m[:, 0, 0], m[:, 0, 1], m[:, 0, 2]
-    d, e, f = m[:, 1, 1], m[:, 1, 2], m[:, 2, 2]
-    adj = np.empty_like(m)
-    adj[:, 0, 0] = d * f - e * e
-    adj[:, 0, 1] = adj[:, 1, 0] = c * e - b * f
-    adj[:, 0, 2] = adj[:, 2, 0] = b * e - c * d
-    adj[:, 1, 1] = a * f - c * c
-    adj[:, 1, 2] = adj[:, 2, 1] = b * c - a * e
-    adj[:, 2, 2] = a * d - b * b
-    det = a * adj[:, 0, 0] + b * adj[:, 0, 1] + c * adj[:, 0, 2]
-    return adj / det[:, None, None]
+@numba.njit(cache=True)
+def _inverse_3x3(m: np.ndarray, out: np.ndarray) -> None:
+    """Inverse of the symmetric positive definite 3x3 ``m`` into ``out``, by the adjugate."""
+    out[0, 0] = m[1, 1] * m[2, 2] - m[1, 2] * m[1, 2]
+    out[0, 1] = out[1, 0] = m[0, 2] * m[1, 2] - m[0, 1] * m[2, 2]
+    out[0, 2] = out[2, 0] = m[0, 1] * m[1, 2] - m[0, 2] * m[1, 1]
+    out[1, 1] = m[0, 0] * m[2, 2] - m[0, 2] * m[0, 2]
+    out[1, 2] = out[2, 1] = m[0, 2] * m[0, 1] - m[0, 0] * m[1, 2]
+    out[2, 2] = m[0, 0] * m[1, 1] - m[0, 1] * m[0, 1]
+    det = m[0, 0] * out[0, 0] + m[0, 1] * out[0, 1] + m[0, 2] * out[0, 2]
+    for a in range(3):
+        for b in range(3):
+            out[a, b] /= det
 
 
-def window_affinities(image: np.ndarray, centres: np.ndarray, eps: float) -> np.ndarray:
-    """Levin et al.'s affinities of each 3x3 window centred at ``centres`` (``(n, 2)`` y, x).
+@numba.njit(cache=True)
+def _assemble(
+    image: np.ndarray, index: np.ndarray, alpha: np.ndarray, eps: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Matting Laplacian rows of the unknown pixels, as ``(n, 25)`` couplings and a right side.
 
-    Returns ``(n, 9, 9)``: entry ``[k, a, b]`` is ``(1 + (I_a - mu)^T (S + eps/9)^-1 (I_b - mu))
-    / 9`` for the window's pixels ``a`` and ``b`` in row-major order.
+    ``vals[i, o]`` couples unknown pixel ``i`` with the pixel at offset ``o`` (row-major in the
+    5x5 neighbourhood, 12 is the pixel itself); couplings with known pixels go to ``rhs``
+    multiplied by their alpha. Only 3x3 windows that touch an unknown pixel are visited.
     """
-    dy, dx = np.array(_WINDOW).T
-    colours = image[centres[:, :1] + dy, centres[:, 1:] + dx]  # (n, 9, 3)
-    centred = colours - colours.mean(axis=1, keepdims=True)
-    covariance = np.matmul(centred.transpose(0, 2, 1), centred) / 9.0 + (eps / 9.0) * np.eye(3)
-    projected = np.matmul(centred, inverse_3x3(covariance))
-    return (1.0 + np.matmul(projected, centred.transpose(0, 2, 1))) / 9.0
+    h, w = index.shape
+    n = 0
+    for y in range(h):
+        for x in range(w):
+            n = max(n, index[y, x] + 1)
+    vals = np.zeros((n, 25))
+    rhs = np.zeros(n)
+    colours = np.empty((9, 3))
+    projected = np.empty((9, 3))
+    mean = np.empty(3)
+    cov = np.empty((3, 3))
+    inverse = np.empty((3, 3))
+    for cy in range(1, h - 1):
+        for cx in range(1, w - 1):
+            if index[cy - 1 : cy + 2, cx - 1 : cx + 2].max() < 0:
+                continue
+            mean[:] = 0.0
+            for k in range(9):
+                for c in range(3):
+                    colours[k, c] = image[cy + k // 3 - 1, cx + k % 3 - 1, c]
+                    mean[c] += colours[k, c] / 9.0
+            for k in range(9):
+                for c in range(3):
+                    colours[k, c] -= mean[c]
+            cov[:] = 0.0
+            for k in range(9):
+                for a in range(3):
+                    for b in range(3):
+                        cov[a, b] += colours[k, a] * colours[k, b] / 9.0
+            for a in range(3):
+                cov[a, a] += eps / 9.0
+            _inverse_3x3(cov, inverse)
+            for k in range(9):
+                for c in range(3):
+                    projected[k, c] = (
+                        colours[k, 0] * inverse[0, c]
+                        + colours[k, 1] * inverse[1, c]
+                        + colours[k, 2] * inverse[2, c]
+                    )
+            for a in range(9):
+                ya, xa = cy + a // 3 - 1, cx + a % 3 - 1
+                row = index[ya, xa]
+                if row < 0:
+                    continue
+                vals[row, 12] += 1.0
+                for b in range(9):
+                    yb, xb = cy + b // 3 - 1, cx + b % 3 - 1
+                    weight = (
+                        1.0
+                        + projected[a, 0] * colours[b, 0]
+                        + projected[a, 1] * colours[b, 1]
+                        + projected[a, 2] * colours[b, 2]
+                    ) / 9.0
+                    if index[yb, xb] >= 0:
+                        vals[row, (yb - ya + 2) * 5 + xb - xa + 2] -= weight
+                    else:
+                        rhs[row] += weight * alpha[yb, xb]
+    return vals, rhs
 
 
 def laplacian_system(
@@ -124,51 +180,102 @@ def laplacian_system(
         eps: regularisation of the windows' colour covariance (Levin et al. use 1e-7).
     """
     h, w = unknown.shape
-    grown = cv2.dilate(unknown.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    inner = np.zeros_like(grown)
-    inner[1:-1, 1:-1] = grown[1:-1, 1:-1]
-    centres = np.argwhere(inner)
-    affinity = window_affinities(image, centres, eps)
-    # Sum each window's affinities into per-offset planes: plane[o][y, x] is the affinity of
-    # pixel (y, x) with pixel (y, x) + offset o; the planes are padded by 2 on each side.
-    planes = np.zeros((len(_OFFSETS), h + 4, w + 4))
-    count = np.zeros((h + 4, w + 4))
-    cy, cx = centres[:, 0] + 2, centres[:, 1] + 2
-    for a, (ay, ax) in enumerate(_WINDOW):
-        count[cy + ay, cx + ax] += 1.0
-        for b, (by, bx) in enumerate(_WINDOW):
-            o = (by - ay + 2) * 5 + (bx - ax + 2)
-            planes[o, cy + ay, cx + ax] += affinity[:, a, b]
-    uy, ux = np.nonzero(unknown)
     index = np.full((h + 4, w + 4), -1, np.int64)
+    uy, ux = np.nonzero(unknown)
     index[uy + 2, ux + 2] = np.arange(uy.size)
-    alpha = np.zeros((h + 4, w + 4))
-    alpha[2:-2, 2:-2] = np.where(unknown, 0.0, known_alpha)
-    rows, cols, vals = [], [], []
-    rhs = np.zeros(uy.size)
-    diagonal = count[uy + 2, ux + 2]
-    for o, (oy, ox) in enumerate(_OFFSETS):
-        weight = planes[o, uy + 2, ux + 2]
-        ny, nx = uy + 2 + oy, ux + 2 + ox
-        col = index[ny, nx]
-        inside = col >= 0
-        rows.append(np.flatnonzero(inside))
-        cols.append(col[inside])
-        vals.append(-weight[inside])
-        rhs += weight * np.where(inside, 0.0, alpha[ny, nx])
-    matrix = sp.coo_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(uy.size, uy.size),
-    ).tocsr()
-    return matrix + sp.diags(diagonal), rhs
+    vals, rhs = _assemble(
+        np.ascontiguousarray(image, np.float64),
+        index[2:-2, 2:-2].copy(),
+        np.ascontiguousarray(known_alpha, np.float64),
+        float(eps),
+    )
+    # Columns of each row in offset order: row-major offsets give increasing column indices,
+    # so the CSR rows come out sorted.
+    cols = np.stack(
+        [index[uy + 2 + oy, ux + 2 + ox] for oy in range(-2, 3) for ox in range(-2, 3)], 1
+    )
+    present = cols >= 0
+    indptr = np.concatenate([[0], np.cumsum(present.sum(axis=1))])
+    return sp.csr_matrix((vals[present], cols[present], indptr), shape=(uy.size, uy.size)), rhs
+
+
+def warm_up() -> None:
+    """Compile the numba kernel now (it is cached on disk after the first run), so that a
+    service's first request does not wait for it."""
+    trimap = np.full((5, 5), UNKNOWN, np.uint8)
+    trimap[0], trimap[-1] = BACKGROUND, FOREGROUND
+    closed_form_alpha(np.random.default_rng(0).random((5, 5, 3)), trimap)
+
+
+def cholmod_available() -> bool:
+    """Whether CHOLMOD (through the optional, GPL-licensed ``cvxopt``) can be used."""
+    try:
+        import cvxopt.cholmod  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def solve_spd(
+    matrix: sp.csr_matrix,
+    rhs: np.ndarray,
+    solver: str = "auto",
+    initial: np.ndarray | None = None,
+    tol: float = 1e-5,
+) -> np.ndarray:
+    """Solve the symmetric positive definite system ``matrix x = rhs``.
+
+    Args:
+        matrix: ``(n, n)`` sparse SPD matrix (both triangles stored).
+        rhs: ``(n,)``.
+        solver: ``"cholmod"`` (supernodal Cholesky from SuiteSparse, through ``cvxopt``, an
+            optional GPL-licensed dependency a deployer may install), ``"superlu"`` (scipy's
+            sparse LU with a symmetric minimum-degree ordering), ``"cg"`` (conjugate gradients
+            preconditioned by smoothed-aggregation multigrid: memory linear in ``n``), or
+            ``"auto"``: a direct factorisation (CHOLMOD when installed) up to
+            ``DIRECT_MAX_UNKNOWN`` unknowns, ``"cg"`` beyond, where fill-in would cost too much
+            memory.
+        initial: starting guess for ``"cg"`` (ignored by direct solvers).
+        tol: relative residual at which ``"cg"`` stops.
+
+    Raises:
+        ValueError: for an unknown ``solver``; ImportError for ``"cholmod"`` without cvxopt.
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, not {solver!r}")
+    if solver == "auto":
+        if rhs.size > DIRECT_MAX_UNKNOWN:
+            solver = "cg"
+        else:
+            solver = "cholmod" if cholmod_available() else "superlu"
+    if solver == "cholmod":
+        from cvxopt import cholmod, spmatrix
+        from cvxopt import matrix as dense
+
+        lower = sp.tril(matrix).tocoo()
+        rows, cols = (dense(i.astype(np.int64)) for i in (lower.row, lower.col))
+        x = dense(rhs)
+        cholmod.linsolve(spmatrix(dense(lower.data), rows, cols, matrix.shape), x)
+        return np.asarray(x).ravel()
+    if solver == "superlu":
+        factor = splu(
+            matrix.tocsc(),
+            permc_spec="MMD_AT_PLUS_A",
+            diag_pivot_thresh=0.0,
+            options={"SymmetricMode": True},
+        )
+        return factor.solve(rhs)
+    x0 = np.full(rhs.size, 0.5) if initial is None else initial
+    preconditioner = pyamg.smoothed_aggregation_solver(matrix).aspreconditioner()
+    solution, _ = cg(matrix, rhs, x0=x0, rtol=tol, maxiter=2000, M=preconditioner)
+    return solution
 
 
 def closed_form_alpha(
     image: np.ndarray,
     trimap: np.ndarray,
     eps: float = 1e-7,
-    tol: float = 1e-5,
-    max_iter: int = 2000,
+    solver: str = "auto",
     initial: np.ndarray | None = None,
 ) -> np.ndarray:
     """Closed-form matting of the unknown region of ``trimap`` with hard known pixels.
@@ -177,10 +284,9 @@ def closed_form_alpha(
         image: ``float64`` RGB ``(H, W, 3)`` in 0..1.
         trimap: ``uint8`` trimap (any values; rounded by :func:`normalize_trimap`).
         eps: covariance regularisation of the local colour-line model.
-        tol: relative residual at which conjugate gradients stop.
-        max_iter: conjugate-gradient iteration cap.
-        initial: starting guess for alpha (e.g. an up-scaled coarse solution); ``None`` starts
-            from 0.5 everywhere unknown.
+        solver: linear solver, see :func:`solve_spd`.
+        initial: starting guess for alpha for the iterative solver (e.g. an up-scaled coarse
+            solution); ``None`` starts from 0.5 everywhere unknown.
 
     Returns:
         alpha ``(H, W)`` in 0..1; known pixels are exactly 0 or 1. Unknown pixels with no path to
@@ -194,10 +300,8 @@ def closed_form_alpha(
     matrix, rhs = laplacian_system(image, unknown, alpha, eps)
     matrix = matrix + sp.diags(np.full(rhs.size, 1e-9))
     rhs = rhs + 1e-9 * 0.5
-    x0 = np.full(rhs.size, 0.5) if initial is None else np.asarray(initial)[unknown]
-    preconditioner = pyamg.smoothed_aggregation_solver(matrix).aspreconditioner()
-    solution, _ = cg(matrix, rhs, x0=x0, rtol=tol, maxiter=max_iter, M=preconditioner)
-    alpha[unknown] = np.clip(solution, 0.0, 1.0)
+    x0 = None if initial is None else np.asarray(initial)[unknown]
+    alpha[unknown] = np.clip(solve_spd(matrix.tocsr(), rhs, solver, x0), 0.0, 1.0)
     return alpha
 
 
@@ -229,7 +333,10 @@ def guided_filter(
 
 
 def estimate_alpha(
-    image: np.ndarray, trimap: np.ndarray, max_unknown: int = MAX_UNKNOWN_PIXELS
+    image: np.ndarray,
+    trimap: np.ndarray,
+    max_unknown: int = MAX_UNKNOWN_PIXELS,
+    solver: str = "auto",
 ) -> np.ndarray:
     """Alpha matte of ``image`` for ``trimap``: closed-form, with bounded cost.
 
@@ -242,6 +349,8 @@ def estimate_alpha(
     Args:
         image: ``float64`` RGB in 0..1 or ``uint8`` RGB, ``(H, W, 3)``.
         trimap: ``uint8`` ``(H, W)``, same size.
+        max_unknown: unknown pixels solved at full resolution, >= 1.
+        solver: linear solver, see :func:`solve_spd`.
 
     Returns:
         alpha ``(H, W)`` ``float64`` in 0..1.
@@ -255,13 +364,14 @@ def estimate_alpha(
         raise ValueError(f"trimap is {t.shape[::-1]} (w, h), image {img.shape[1::-1]}")
     unknown = int((t == UNKNOWN).sum())
     if unknown <= max_unknown:
-        return closed_form_alpha(img, t)
+        return closed_form_alpha(img, t, solver=solver)
     scale = float(np.sqrt(max_unknown / unknown))
     h, w = t.shape
     size = (max(2, round(w * scale)), max(2, round(h * scale)))
     small = closed_form_alpha(
         cv2.resize(img, size, interpolation=cv2.INTER_AREA),
         cv2.resize(t, size, interpolation=cv2.INTER_NEAREST),
+        solver=solver,
     )
     coarse = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     coarse = np.clip(guided_filter(img, coarse, radius=max(2, round(2 / scale))), 0, 1)
@@ -273,7 +383,7 @@ def estimate_alpha(
     refine[(t == UNKNOWN) & ~uncertain & (coarse >= 0.5)] = FOREGROUND
     if int((refine == UNKNOWN).sum()) > 2 * max_unknown:
         return coarse
-    return closed_form_alpha(img, refine, initial=coarse)
+    return closed_form_alpha(img, refine, solver=solver, initial=coarse)
 
 
 def _blur_fusion(

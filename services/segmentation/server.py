@@ -525,6 +525,7 @@ def detect_insertion_slots(
 
 def provider() -> Provider:
     """The segmentation service process."""
+    matting.warm_up()
     return Provider(
         "segmentation",
         [segment_object, segment_person, detect_text, detect_faces, matte, detect_insertion_slots],
