@@ -4,7 +4,9 @@ A product (bottle, box, mug with an open handle, shoe-like blob, or several of t
 at 4x resolution and area-averaged down, so its alpha has true fractional edges; it is shaded
 and labelled, then composited ``I = alpha * F + (1 - alpha) * B`` on a background of one of
 the kinds in :data:`BACKGROUNDS` (with a soft contact shadow darkening B for the "shadow"
-kind). Everything is seeded, so a (kind, seed) pair always gives the same scene.
+kind). In the "cluttered" kind the background is a defocused scene of large shapes of several
+colours, which the product may share. Everything is seeded, so a (kind, seed) pair always
+gives the same scene.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-BACKGROUNDS = (
+STUDIO_BACKGROUNDS = (
     "white",
     "colour",
     "gradient",
@@ -23,6 +25,7 @@ BACKGROUNDS = (
     "dark_on_white",
     "white_on_white",
 )
+BACKGROUNDS = (*STUDIO_BACKGROUNDS, "cluttered")
 
 
 @dataclass
@@ -78,6 +81,15 @@ def _background(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarr
         a, b = rng.uniform(0.3, 1.0, 3), rng.uniform(0.3, 1.0, 3)
         t = (0.6 * x + 0.4 * y)[..., None] / 1.0
         return a * (1 - t) + b * t
+    if kind == "cluttered":
+        scene = np.broadcast_to(rng.uniform(0.1, 0.9, 3), (h, w, 3)).copy().astype(np.float32)
+        for _ in range(6):
+            centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            axes = (int(rng.integers(w // 8, w // 2)), int(rng.integers(h // 8, h // 2)))
+            colour = tuple(float(c) for c in rng.uniform(0.05, 0.95, 3))
+            cv2.ellipse(scene, centre, axes, float(rng.uniform(0, 180)), 0, 360, colour, -1)
+        noise = cv2.GaussianBlur(rng.standard_normal((h, w, 3)).astype(np.float32), (0, 0), 3)
+        return np.clip(cv2.GaussianBlur(scene, (0, 0), 10) + 0.05 * noise, 0, 1)
     # texture: fabric-like filtered noise around a colour
     base = rng.uniform(0.35, 0.8, 3)
     noise = rng.standard_normal((h, w, 3)).astype(np.float32)

@@ -17,6 +17,8 @@ The coarse mask is found at a working resolution (longer side :data:`WORK_SIDE`)
    unless they have the background's colour (a mug's handle stays open).
 4. **GrabCut** refinement of the seeds with colour mixture models, then connected objects are
    scored (size, contrast, distance from the border) and the best kept.
+5. **Cluttered scenes**: when that finds nothing of size, minimum barrier saliency seeds
+   GrabCut instead (:mod:`.saliency`).
 
 The caller then mattes the up-scaled mask at full resolution (:mod:`.matting`).
 """
@@ -28,8 +30,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from services.segmentation import saliency
+
 WORK_SIDE = 512  # longer side of the working resolution, pixels
 BORDER_FRACTION = 0.03  # width of the background frame, fraction of the shorter side
+MIN_OBJECT_FRACTION = 0.005  # smaller finds by the border model mean it failed; see segment_objects
 
 
 @dataclass
@@ -207,20 +212,29 @@ def grabcut(rgb: np.ndarray, seeds: np.ndarray, iterations: int = 3) -> np.ndarr
     init[(far == 0) | border_frame((h, w), 0.01)] = cv2.GC_BGD
     if not (init == cv2.GC_BGD).any() and not (init == cv2.GC_PR_BGD).any():
         return seeds
+    refined = run_grabcut(rgb, init, iterations)
+    return seeds if refined is None else refined
+
+
+def run_grabcut(rgb: np.ndarray, labels: np.ndarray, iterations: int = 3) -> np.ndarray | None:
+    """OpenCV GrabCut from initial ``labels`` (``cv2.GC_*``), deterministic; the foreground as
+    ``bool``, or ``None`` when GrabCut cannot run (e.g. one of the classes is empty)."""
+    labels = labels.copy()
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)
     try:
-        cv2.grabCut(rgb, init, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(rgb, labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
-        return seeds
-    return (init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)
+        return None
+    return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
 
 
-def objects(mask: np.ndarray, distance: np.ndarray, min_area: float = 0.002) -> list[Segment]:
+def objects(mask: np.ndarray, contrast: np.ndarray, min_area: float = 0.002) -> list[Segment]:
     """Connected objects of ``mask`` scored in 0..1, best first.
 
     The score grows with the object's area (relative to the largest), its contrast with the
-    background (median ``distance`` inside) and its distance from the image border.
+    background (median of ``contrast``, a 0..1 map, inside) and its distance from the image
+    border.
     """
     h, w = mask.shape
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
@@ -236,10 +250,9 @@ def objects(mask: np.ndarray, distance: np.ndarray, min_area: float = 0.002) -> 
         part = labels == i
         x, y, bw, bh = stats[i, :4]
         touches = (x == 0) + (y == 0) + (x + bw == w) + (y + bh == h)
-        contrast = float(np.median(distance[part]))
         score = (
             0.5 * np.sqrt(area / largest)
-            + 0.3 * min(1.0, contrast / 8.0)
+            + 0.3 * float(np.median(contrast[part]))
             + 0.2 * (1.0 - touches / 4.0)
         )
         found.append(Segment(part, float(score)))
@@ -248,6 +261,10 @@ def objects(mask: np.ndarray, distance: np.ndarray, min_area: float = 0.002) -> 
 
 def segment_objects(rgb: np.ndarray, refine: bool = True) -> tuple[list[Segment], float]:
     """Objects standing out from the background of a product photo, best first.
+
+    When the border colour model finds no object covering :data:`MIN_OBJECT_FRACTION` of the
+    picture (a cluttered or natural scene, an object sharing the border's colours), the objects
+    are those the minimum barrier saliency of :mod:`.saliency` separates from the border.
 
     Args:
         rgb: ``uint8`` RGB, any size (at least 8x8).
@@ -260,4 +277,13 @@ def segment_objects(rgb: np.ndarray, refine: bool = True) -> tuple[list[Segment]
     seeds = coarse_mask(small)
     mask = grabcut(small, seeds) if refine else seeds
     distance = background_distance(lab(small), border_frame(small.shape[:2]))
-    return objects(mask, distance), scale
+    found = objects(mask, np.minimum(1.0, distance / 8.0))
+    if any(s.mask.mean() >= MIN_OBJECT_FRACTION for s in found):
+        return found, scale
+    barrier = saliency.saliency_map(lab(small))
+    labels = saliency.grabcut_labels(barrier)
+    if labels is None:
+        return found, scale
+    mask = run_grabcut(small, labels) if refine else None
+    mask = labels % 2 == 1 if mask is None else mask  # GC_FGD and GC_PR_FGD are odd
+    return objects(mask, np.minimum(1.0, barrier / float(barrier.max()))), scale
