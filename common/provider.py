@@ -319,6 +319,30 @@ class CallContext:
             stage_milliseconds=self.stage_milliseconds,
         )
 
+    # Other capabilities ------------------------------------------------------------------
+    def call(self, stub_class: type, method: str, request, timeout: float | None = None):
+        """Call another capability through the gateway, for the caller's tenant.
+
+        Args:
+            stub_class: generated stub class of the callee's family, e.g.
+                ``segmentation_pb2_grpc.SegmentationServiceStub``.
+            method: RPC name, e.g. ``"DetectText"``.
+            request: its request message.
+            timeout: seconds; ``None`` means this call's remaining deadline.
+
+        Raises:
+            ServiceError: the callee's failure, with its status code and a message naming it.
+        """
+        rpc = getattr(stub_class(self._links.channel()), method)
+        try:
+            return rpc(
+                request,
+                metadata=internal_headers(self._links.internal_token, self.tenant),
+                timeout=timeout if timeout is not None else self.remaining(),
+            )
+        except grpc.RpcError as err:
+            raise ServiceError(f"{method} failed: {err.details()}", code=err.code()) from None
+
     # Time, progress, cancellation --------------------------------------------------------
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:

@@ -10,7 +10,7 @@ import pytest
 from common.client import AssetClient, connect
 from common.mesh import Mesh
 from tests.echo.build import compile_echo
-from vipro.v1 import segmentation_pb2_grpc
+from vipro.v1 import editing_pb2_grpc, segmentation_pb2_grpc
 
 TESTS = Path(__file__).resolve().parent
 SHARED_DATA = TESTS.parent.parent / "shared" / "data"
@@ -65,17 +65,35 @@ def mesh(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def segmentation(tmp_path_factory):
-    """A SegmentationService stub through a gateway, with a real Triton serving the models."""
-    m = Mesh(tmp_path_factory.mktemp("segmentation"), gateway_port=0, metrics_port=0)
+def vision_mesh(tmp_path_factory):
+    """A gateway, a real Triton serving the models, and the segmentation and editing services
+    (editing calls segmentation for its automatic targets)."""
+    m = Mesh(tmp_path_factory.mktemp("vision"), gateway_port=0, metrics_port=0)
     m.write_config()
     try:
         m.start_triton()
         m.start_gateway(tenants=tenants(m))
         m.start_service("segmentation")
-        yield segmentation_pb2_grpc.SegmentationServiceStub(connect(m.gateway_address, m.api_key))
+        m.start_service("editing")
+        yield m
     finally:
         m.down()
+
+
+@pytest.fixture(scope="session")
+def segmentation(vision_mesh):
+    """A SegmentationService stub through the vision mesh's gateway."""
+    return segmentation_pb2_grpc.SegmentationServiceStub(
+        connect(vision_mesh.gateway_address, vision_mesh.api_key)
+    )
+
+
+@pytest.fixture(scope="session")
+def vision_editing(vision_mesh):
+    """An EditingService stub through the vision mesh's gateway (automatic targets work)."""
+    return editing_pb2_grpc.EditingServiceStub(
+        connect(vision_mesh.gateway_address, vision_mesh.api_key)
+    )
 
 
 @pytest.fixture(scope="session")
