@@ -90,6 +90,16 @@ def test_every_solver_gives_the_same_alpha(solver):
     assert np.abs(alpha - reference).max() < 2e-3
 
 
+def test_cholmod_falls_back_to_lu_when_rounding_breaks_definiteness():
+    if not matting.cholmod_available():
+        pytest.skip("cvxopt (CHOLMOD) is not installed")
+    import scipy.sparse as sp
+
+    indefinite = sp.csr_matrix(np.array([[1.0, 2.0], [2.0, 1.0]]))
+    x = matting.solve_spd(indefinite, np.array([3.0, 3.0]), solver="cholmod")
+    assert np.allclose(x, [1.0, 1.0])
+
+
 def test_unknown_solver_is_a_value_error():
     with pytest.raises(ValueError, match="solver"):
         matting.closed_form_alpha(np.zeros((8, 8, 3)), np.full((8, 8), 128, np.uint8), solver="x")

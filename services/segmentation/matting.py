@@ -255,7 +255,10 @@ def solve_spd(
         lower = sp.tril(matrix).tocoo()
         rows, cols = (dense(i.astype(np.int64)) for i in (lower.row, lower.col))
         x = dense(rhs)
-        cholmod.linsolve(spmatrix(dense(lower.data), rows, cols, matrix.shape), x)
+        try:
+            cholmod.linsolve(spmatrix(dense(lower.data), rows, cols, matrix.shape), x)
+        except ArithmeticError:  # rounding left a pivot <= 0: LU does not need definiteness
+            return solve_spd(matrix, rhs, "superlu")
         return np.asarray(x).ravel()
     if solver == "superlu":
         factor = splu(
