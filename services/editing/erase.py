@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 DEFAULT_DILATE = 4  # pixels: anti-aliased edges, outlines and glow around text and logos
+HALO_FRACTION = 0.1  # text outlines and shadows reach about this fraction of the line height
 CAPTION_BAND = 0.4  # captions sit in the bottom CAPTION_BAND of the frame (or the top 0.15)
 CORNER = 0.2  # logos and watermarks sit within CORNER of the frame's sides from a corner
 

@@ -21,6 +21,9 @@ import numpy as np
 PATCH_RADIUS = 3  # 7x7 patches
 COARSEST_HOLE = 6  # pixels: the pyramid stops when the hole's thickness is this small
 CONFIDENCE_DECAY = 2.0  # per pixel of depth into the hole, see _complete_level
+VOTE_PERCENTILE = 100.0  # votes weigh exp(-distance / this percentile of the distances)
+PASSES = 2  # PatchMatch propagation + random search passes per EM iteration
+COARSE_ITERATIONS, FINE_ITERATIONS = 10, 6  # EM iterations at the coarsest / other scales
 SEARCH_MARGIN = 3.0  # the source window reaches this many hole thicknesses around the hole
 
 
@@ -109,11 +112,11 @@ def _search(image, confidence, targets, source, nnf, cost, r, passes, seed):
 
 
 @numba.njit(cache=True)
-def _vote(image, hole, targets, nnf, cost, r):
+def _vote(image, hole, targets, nnf, cost, r, percentile):
     """Every hole pixel becomes the weighted mean of what the matched source patches put
     there; weights fall with the patch distance (relative to its 75th percentile)."""
     h, w = hole.shape
-    scale = max(np.percentile(cost[targets[:, 0], targets[:, 1]], 75.0), 1e-6)
+    scale = max(np.percentile(cost[targets[:, 0], targets[:, 1]], percentile), 1e-6)
     total = np.zeros((h, w, 3))
     weight = np.zeros((h, w))
     for i in range(targets.shape[0]):
@@ -180,8 +183,8 @@ def _complete_level(
     confidence = np.where(hole_p, CONFIDENCE_DECAY**-depth, 1.0)
     for _ in range(iterations):
         seed = int(rng.integers(0, 2**31))
-        _search(padded, confidence, targets, source, field, cost, r, 2, seed)
-        _vote(padded, hole_p, targets, field, cost, r)
+        _search(padded, confidence, targets, source, field, cost, r, PASSES, seed)
+        _vote(padded, hole_p, targets, field, cost, r, VOTE_PERCENTILE)
     return padded[r:-r, r:-r], field[r:-r, r:-r] - r
 
 
@@ -211,7 +214,9 @@ def _fill_window(image: np.ndarray, hole: np.ndarray, seed: int) -> np.ndarray:
     for level in range(levels, -1, -1):
         guess = images[level].copy()
         guess[holes[level]] = current[holes[level]]
-        done = _complete_level(guess, holes[level], nnf, 6 if level == levels else 3, rng)
+        done = _complete_level(
+            guess, holes[level], nnf, COARSE_ITERATIONS if level == levels else FINE_ITERATIONS, rng
+        )
         if done is None:  # nothing to copy from at this scale: diffuse
             return fill_telea(image, hole)
         current, nnf = done

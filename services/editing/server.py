@@ -61,7 +61,8 @@ def text_targets(
 ) -> tuple[np.ndarray, list[common_pb2.Box]]:
     """Glyph strokes of the text lines that ``wanted`` targets select, found by
     segmentation.DetectText: every line for TEXT, caption-placed lines for SUBTITLE,
-    corner-placed lines for LOGO. Returns (``bool`` mask, labelled boxes)."""
+    corner-placed lines for LOGO; grown by :data:`erase.HALO_FRACTION` of the line height to
+    take outlines and shadows. Returns (``bool`` mask, labelled boxes)."""
     found = ctx.call(
         segmentation_pb2_grpc.SegmentationServiceStub,
         "DetectText",
@@ -94,7 +95,9 @@ def text_targets(
     if not boxes:
         return np.zeros(shape, bool), boxes
     strokes = ctx.read_mask(found.mask, "DetectText.mask", shape) > 0
-    return strokes & erase.grow(selected > 0, 2), boxes
+    # Outlines, shadows and glow around glyphs scale with the type size.
+    halo = max(round(erase.HALO_FRACTION * min(b.width, b.height)) for b in boxes)
+    return erase.grow(strokes & erase.grow(selected > 0, 2), halo), boxes
 
 
 def person_target(
