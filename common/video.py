@@ -1,4 +1,7 @@
-"""Video decoding with PyAV (FFmpeg's libraries, bundled in the wheel).
+"""Video decoding and encoding with PyAV (FFmpeg's libraries, bundled in the wheel).
+
+:func:`frame_at` picks one frame; :class:`VideoReader` and :class:`VideoWriter` stream a whole
+video through a process frame by frame, with its audio copied, in bounded memory.
 
 Bad input (not a video, no video stream, truncated, a frame beyond the pixel limit) raises
 ``InvalidArgument`` or ``ResourceExhausted`` naming the request field, never a crash.
@@ -7,12 +10,18 @@ Bad input (not a video, no video stream, truncated, a frame beyond the pixel lim
 from __future__ import annotations
 
 import io
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
 
 import av
 import numpy as np
 
 from common.errors import InvalidArgument, ResourceExhausted
 from common.media import MAX_PIXELS
+
+log = logging.getLogger(__name__)
 
 
 def frame_at(data: bytes, seconds: float, field: str = "video") -> tuple[np.ndarray, float]:
@@ -62,3 +71,193 @@ def frame_at(data: bytes, seconds: float, field: str = "video") -> tuple[np.ndar
         if best is None:
             raise InvalidArgument.field(field, "has no decodable frame")
         return best.to_ndarray(format="rgb24"), max(0.0, best_time)
+
+
+CODECS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9"}
+CONTAINERS = {"mp4": "video/mp4", "mkv": "video/x-matroska", "webm": "video/webm"}
+DEFAULT_CRF = 20
+DEFAULT_PRESET = "veryfast"
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video holds: frame size in pixels, average frame rate (frames per second),
+    frame count and duration in seconds (0 when the container does not say), audio or not."""
+
+    width: int
+    height: int
+    fps: float
+    frames: int
+    duration: float
+    has_audio: bool
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame: ``index`` from 0, presentation time ``seconds`` from the start,
+    ``rgb`` ``uint8`` ``(H, W, 3)``, and ``pts`` in the stream's time base (for re-encoding)."""
+
+    index: int
+    seconds: float
+    rgb: np.ndarray
+    pts: int
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """Output codec (a key of :data:`CODECS`), constant rate factor 0-51, x264/x265 preset
+    and container (a key of :data:`CONTAINERS`)."""
+
+    codec: str = "h264"
+    crf: int = DEFAULT_CRF
+    preset: str = DEFAULT_PRESET
+    container: str = "mp4"
+
+    def __post_init__(self) -> None:
+        if self.codec not in CODECS:
+            raise ValueError(f"codec must be one of {sorted(CODECS)}, not {self.codec!r}")
+        if self.container not in CONTAINERS:
+            raise ValueError(
+                f"container must be one of {sorted(CONTAINERS)}, not {self.container!r}"
+            )
+        if self.container == "webm" and self.codec != "vp9":
+            raise ValueError("a webm container holds vp9 only")
+        if not 0 <= self.crf <= 51:
+            raise ValueError(f"crf must be in 0..51, not {self.crf}")
+
+
+class VideoReader:
+    """Frames of a video decoded one at a time (memory does not grow with its length).
+
+    Args:
+        source: a file path or the encoded bytes.
+        field: request field named in errors.
+
+    Raises:
+        InvalidArgument: not a video, no video stream.
+        ResourceExhausted: frames larger than ``MAX_PIXELS``.
+    """
+
+    def __init__(self, source: str | bytes, field: str = "video"):
+        self.field = field
+        try:
+            self.container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        except (av.FFmpegError, ValueError, OSError) as err:
+            raise InvalidArgument.field(field, f"is not a readable video ({err})") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise InvalidArgument.field(field, "has no video stream")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        self.audio = self.container.streams.audio[0] if self.container.streams.audio else None
+        ctx = self.stream.codec_context
+        if ctx.width * ctx.height > MAX_PIXELS:
+            self.container.close()
+            raise ResourceExhausted(
+                f"{field} frames are {ctx.width}x{ctx.height}, more than {MAX_PIXELS} pixels",
+                subject=field,
+            )
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        duration = (
+            float(self.stream.duration * self.stream.time_base)
+            if self.stream.duration
+            else (self.container.duration or 0) / 1e6
+        )
+        self.info = VideoInfo(
+            width=ctx.width,
+            height=ctx.height,
+            fps=float(rate) if rate else 0.0,
+            frames=int(self.stream.frames or round(duration * float(rate or 0))),
+            duration=duration,
+            has_audio=self.audio is not None,
+        )
+        self._start = self.stream.start_time or 0
+
+    def frames(self, on_audio: Callable[[av.Packet], None] | None = None) -> Iterator[Frame]:
+        """Decoded frames in presentation order; audio packets met on the way go to
+        ``on_audio`` (for remuxing) in file order.
+
+        Raises:
+            InvalidArgument: the stream breaks before any frame decodes.
+        """
+        streams = [self.stream] + ([self.audio] if self.audio and on_audio else [])
+        index = 0
+        try:
+            for packet in self.container.demux(streams):
+                if packet.stream is self.audio:
+                    if packet.dts is not None:
+                        on_audio(packet)
+                    continue
+                for frame in packet.decode():
+                    pts = (frame.pts if frame.pts is not None else index) - self._start
+                    seconds = float(pts * self.stream.time_base) if self.stream.time_base else 0
+                    yield Frame(index, seconds, frame.to_ndarray(format="rgb24"), pts)
+                    index += 1
+        except av.FFmpegError as err:
+            if index == 0:
+                raise InvalidArgument.field(self.field, f"could not be decoded ({err})") from None
+            log.warning("%s: decoding stopped after %d frames: %s", self.field, index, err)
+        if index == 0:
+            raise InvalidArgument.field(self.field, "has no decodable frame")
+
+    def close(self) -> None:
+        self.container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class VideoWriter:
+    """Encode frames to a file, keeping the source's timestamps (variable frame rates stay
+    variable) and copying its audio packets unchanged.
+
+    Odd frame sizes are encoded in 4:4:4 (4:2:0 needs even sizes), so the output keeps the
+    input's exact size.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        reader: VideoReader,
+        encoding: Encoding = Encoding(),
+    ):
+        self.container = av.open(path, mode="w", format=encoding.container)
+        source = reader.stream
+        rate = source.average_rate or source.guessed_rate or Fraction(25)
+        self.stream = self.container.add_stream(CODECS[encoding.codec], rate=rate)
+        self.stream.width, self.stream.height = reader.info.width, reader.info.height
+        odd = reader.info.width % 2 or reader.info.height % 2
+        self.stream.pix_fmt = "yuv444p" if odd else "yuv420p"
+        self.stream.time_base = source.time_base
+        self.stream.codec_context.time_base = source.time_base
+        options = {"crf": str(encoding.crf)}
+        if encoding.codec == "vp9":
+            options |= {"b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
+        else:
+            options["preset"] = encoding.preset
+        self.stream.options = options
+        self.audio = None
+        if reader.audio is not None:
+            self.audio = self.container.add_stream_from_template(reader.audio)
+        self.media_type = CONTAINERS[encoding.container]
+
+    def write(self, rgb: np.ndarray, pts: int) -> None:
+        """Encode one ``uint8`` RGB frame shown at ``pts`` (source time base)."""
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = pts
+        frame.time_base = self.stream.codec_context.time_base
+        self.container.mux(self.stream.encode(frame))
+
+    def mux_audio(self, packet: av.Packet) -> None:
+        """Copy one of the source's audio packets to the output."""
+        if self.audio is not None:
+            packet.stream = self.audio
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        """Flush the encoder and finish the file."""
+        self.container.mux(self.stream.encode(None))
+        self.container.close()

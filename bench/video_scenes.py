@@ -1,0 +1,131 @@
+"""Synthetic clips with exact truth for the video-erase tests and benchmarks.
+
+A camera pans (and optionally stands still) over a large generated scene; captions that change
+every ``caption_seconds`` are drawn in the bottom band (white with a dark outline, Latin or
+Chinese when a CJK font is installed) and a semi-transparent logo sits in the top-right corner.
+The clean frames are the truth of what an eraser should restore; the overlay masks say where.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+CAPTIONS = [
+    "The sea was calm that morning",
+    "We walked along the harbour",
+    "Nobody said a word",
+    "Then the bells began to ring",
+]
+CHINESE_CAPTIONS = ["今天天气很好", "我们一起去海边", "限时特价商品", "欢迎下次光临"]
+CJK_FONTS = [
+    *Path("/usr/share/fonts").rglob("wqy-microhei.ttc"),
+    *Path("/usr/share/fonts").rglob("NotoSansCJK-Regular.ttc"),
+]
+
+
+@dataclass
+class Clip:
+    """``clean`` and ``frames`` (``uint8`` RGB, N x H x W x 3), ``captions`` and ``logo``
+    (``bool`` N x H x W: pixels the overlays changed), frame rate."""
+
+    clean: np.ndarray
+    frames: np.ndarray
+    captions: np.ndarray
+    logo: np.ndarray
+    fps: float
+
+
+def scene(height: int, width: int, seed: int) -> np.ndarray:
+    """A large picture with structure at every scale: soft colour regions, hard-edged shapes,
+    and fine grain (``uint8`` RGB)."""
+    rng = np.random.default_rng(seed)
+    canvas = np.zeros((height, width, 3), np.float32)
+    for _ in range(40):
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        axes = (
+            int(rng.integers(width // 30, width // 5)),
+            int(rng.integers(height // 30, height // 5)),
+        )
+        colour = tuple(float(c) for c in rng.uniform(0, 255, 3))
+        cv2.ellipse(canvas, centre, axes, float(rng.uniform(0, 180)), 0, 360, colour, -1)
+    canvas = cv2.GaussianBlur(canvas, (0, 0), 1.5)
+    for _ in range(60):
+        p = rng.integers(0, [width, height], size=(2, 2))
+        colour = tuple(float(c) for c in rng.uniform(0, 255, 3))
+        cv2.line(
+            canvas, tuple(map(int, p[0])), tuple(map(int, p[1])), colour, int(rng.integers(1, 5))
+        )
+    grain = cv2.GaussianBlur(rng.normal(0, 1, (height, width, 1)).astype(np.float32), (0, 0), 0.8)
+    return np.clip(canvas + 12 * grain[..., None], 0, 255).astype(np.uint8)
+
+
+def _font(size: int, chinese: bool) -> ImageFont.FreeTypeFont:
+    if chinese and CJK_FONTS:
+        return ImageFont.truetype(str(CJK_FONTS[0]), size)
+    return ImageFont.load_default(size=size)
+
+
+def make_clip(
+    seed: int = 0,
+    size: tuple[int, int] = (180, 320),
+    frames: int = 45,
+    fps: float = 15.0,
+    pan: tuple[float, float] = (2.0, 0.5),
+    caption_seconds: float = 1.0,
+    chinese: bool = False,
+    logo: bool = True,
+) -> Clip:
+    """A clip of ``frames`` frames of ``size`` (H, W) panning ``pan`` pixels per frame.
+
+    Args:
+        seed: scene and placement seed.
+        size: frame (height, width) in pixels.
+        frames: number of frames.
+        fps: frame rate.
+        pan: camera motion in pixels per frame (x, y); (0, 0) is a still camera.
+        caption_seconds: how long each caption stays.
+        chinese: Chinese captions (needs a CJK font; Latin otherwise).
+        logo: draw the corner logo.
+    """
+    h, w = size
+    big = scene(h + int(abs(pan[1]) * frames) + 8, w + int(abs(pan[0]) * frames) + 8, seed)
+    texts = CHINESE_CAPTIONS if chinese and CJK_FONTS else CAPTIONS
+    font = _font(max(12, h // 12), chinese)
+    logo_font = ImageFont.load_default(size=max(10, h // 14))
+    clean = np.empty((frames, h, w, 3), np.uint8)
+    out = np.empty_like(clean)
+    captions = np.zeros((frames, h, w), bool)
+    logos = np.zeros((frames, h, w), bool)
+    x0 = 4 if pan[0] >= 0 else big.shape[1] - w - 4
+    y0 = 4 if pan[1] >= 0 else big.shape[0] - h - 4
+    for i in range(frames):
+        x, y = x0 + pan[0] * i, y0 + pan[1] * i
+        shift = np.float32([[1, 0, -x], [0, 1, -y]])
+        clean[i] = cv2.warpAffine(big, shift, (w, h), flags=cv2.INTER_LINEAR)
+        picture = Image.fromarray(clean[i])
+        text = texts[int(i / (caption_seconds * fps)) % len(texts)]
+        draw = ImageDraw.Draw(picture)
+        width = draw.textlength(text, font=font)
+        draw.text(
+            ((w - width) / 2, h * 0.82),
+            text,
+            font=font,
+            fill=(255, 255, 255),
+            stroke_width=max(1, h // 120),
+            stroke_fill=(0, 0, 0),
+        )
+        framed = np.asarray(picture)
+        captions[i] = np.any(framed != clean[i], axis=2)
+        if logo:
+            layer = Image.new("L", (w, h), 0)
+            ImageDraw.Draw(layer).text((w * 0.8, h * 0.05), "TV8", font=logo_font, fill=255)
+            alpha = np.asarray(layer)[..., None] / 255.0 * 0.6
+            framed = (framed * (1 - alpha) + 255 * alpha).round().astype(np.uint8)
+            logos[i] = alpha[..., 0] > 0
+        out[i] = framed
+    return Clip(clean, out, captions, logos, fps)

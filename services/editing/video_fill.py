@@ -1,0 +1,214 @@
+"""Video hole filling: what a frame's hole hides is copied from frames where it is visible.
+
+Frames stream through :class:`TemporalFiller` with a bounded look-ahead. For every hole pixel
+the nearest frame in time that shows the same scene point wins: the past through a running
+background memory (kept aligned to the current frame), the future through the look-ahead
+buffer, both brought into the frame by the camera motion (:class:`MotionEstimator`, a
+homography per frame pair; shot cuts end the chain). What no frame in reach shows is filled
+spatially once (multi-scale PatchMatch) and then carried by the memory like real background,
+so it does not flicker from frame to frame.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from services.editing import inpaint
+
+WORK_WIDTH = 480  # motion is estimated on frames scaled to this width
+MIN_INLIERS = 12  # fewer RANSAC inliers than this: no reliable motion (cut, or textureless)
+CUT_CORRELATION = 0.5  # grey histograms less correlated than this across a frame pair: a cut
+STILL_PIXELS = 0.3  # median motion under this (full-resolution pixels): the camera is still
+NEVER = np.iinfo(np.int32).max  # memory age of a pixel never seen
+SYNTHETIC = NEVER // 2  # memory age of a spatially filled pixel: any real view is preferred
+
+
+def _scale(s: float) -> np.ndarray:
+    return np.diag([s, s, 1.0])
+
+
+class MotionEstimator:
+    """Camera motion between consecutive frames as a homography, and shot cuts.
+
+    ORB features on a grey frame scaled to :data:`WORK_WIDTH`, matched with cross-checking
+    and fitted by RANSAC; the pixels being erased are excluded (captions and logos do not move
+    with the scene). A still camera (median motion under :data:`STILL_PIXELS`) gives the
+    identity, so a static shot is not jittered by noise.
+    """
+
+    def __init__(self) -> None:
+        self._orb = cv2.ORB_create(nfeatures=800)
+        self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
+        self._previous: tuple | None = None
+
+    def update(self, rgb: np.ndarray, exclude: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Motion from the previous frame to ``rgb`` (3x3, full-resolution pixels) and
+        whether a shot cut lies between them. The first frame is a cut."""
+        s = min(1.0, WORK_WIDTH / rgb.shape[1])
+        size = (round(rgb.shape[1] * s), round(rgb.shape[0] * s))
+        grey = cv2.cvtColor(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        keep = cv2.resize((~exclude).astype(np.uint8) * 255, size, interpolation=cv2.INTER_NEAREST)
+        points, descriptors = self._orb.detectAndCompute(grey, keep)
+        histogram = cv2.calcHist([grey], [0], None, [32], [0, 256])
+        previous, self._previous = self._previous, (points, descriptors, histogram)
+        if previous is None:
+            return np.eye(3), True
+        correlation = cv2.compareHist(previous[2], histogram, cv2.HISTCMP_CORREL)
+        if descriptors is None or previous[1] is None or len(points) < MIN_INLIERS:
+            return np.eye(3), correlation < CUT_CORRELATION
+        matches = self._matcher.match(previous[1], descriptors)
+        if len(matches) < MIN_INLIERS:
+            return np.eye(3), correlation < CUT_CORRELATION
+        src = np.float32([previous[0][m.queryIdx].pt for m in matches])
+        dst = np.float32([points[m.trainIdx].pt for m in matches])
+        homography, inliers = cv2.findHomography(src, dst, cv2.RANSAC, 2.0)
+        if homography is None or int(inliers.sum()) < MIN_INLIERS:
+            return np.eye(3), correlation < CUT_CORRELATION
+        moved = np.linalg.norm((dst - src)[inliers.ravel() == 1], axis=1)
+        if np.median(moved) / s < STILL_PIXELS:
+            return np.eye(3), False
+        return _scale(1 / s) @ homography @ _scale(s), False
+
+
+@dataclass
+class Slot:
+    """A frame waiting in the look-ahead: pixels, hole, the transform from its coordinates to
+    its shot's first frame, the shot number, whatever the caller attaches (``tag``), and once
+    finished the ``filled`` pixels."""
+
+    rgb: np.ndarray
+    hole: np.ndarray
+    to_shot: np.ndarray
+    shot: int
+    tag: object = None
+    filled: np.ndarray | None = field(default=None, repr=False)
+
+
+def _bounds(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    return (
+        slice(max(0, ys.min() - margin), min(h, ys.max() + margin + 1)),
+        slice(max(0, xs.min() - margin), min(w, xs.max() + margin + 1)),
+    )
+
+
+def _warp_into(
+    image: np.ndarray, transform: np.ndarray, rows: slice, cols: slice, nearest: bool = False
+) -> np.ndarray:
+    """``image`` warped by ``transform`` (its coordinates -> the target frame's), sampled only
+    over the target window ``rows`` x ``cols``; 0 where the source does not reach."""
+    shift = np.array([[1, 0, -cols.start], [0, 1, -rows.start], [0, 0, 1]], float)
+    size = (cols.stop - cols.start, rows.stop - rows.start)
+    flags = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.warpPerspective(image, shift @ transform, size, flags=flags, borderValue=0)
+
+
+class TemporalFiller:
+    """Fill each frame's hole from other frames; frames come out in order, ``lookahead``
+    frames after they went in.
+
+    Args:
+        lookahead: future frames consulted (and held in memory), >= 0.
+        spatial: fills what no frame in reach shows: ``(rgb, hole) -> rgb``.
+    """
+
+    def __init__(
+        self,
+        lookahead: int,
+        spatial: Callable[[np.ndarray, np.ndarray], np.ndarray] = inpaint.fill_patchmatch,
+    ):
+        self.lookahead = max(0, lookahead)
+        self.spatial = spatial
+        self.buffer: deque[Slot] = deque()
+        self.memory: np.ndarray | None = None
+        self.age: np.ndarray | None = None
+        self._memory_frame: Slot | None = None
+
+    def push(self, slot: Slot) -> list[Slot]:
+        """Add the next frame; returns the frames now finished (``slot.filled`` set)."""
+        self.buffer.append(slot)
+        done = []
+        while len(self.buffer) > self.lookahead:
+            done.append(self._finish())
+        return done
+
+    def flush(self) -> list[Slot]:
+        """Finish every frame still waiting (at the end of the video)."""
+        return [self._finish() for _ in range(len(self.buffer))]
+
+    def _finish(self) -> Slot:
+        slot = self.buffer.popleft()
+        self._align_memory(slot)
+        out, ages = self._fill(slot) if slot.hole.any() else (slot.rgb, None)
+        self._remember(slot, out, ages)
+        slot.filled = out
+        return slot
+
+    def _align_memory(self, slot: Slot) -> None:
+        """Bring the memory into ``slot``'s coordinates (empty it at a shot cut)."""
+        h, w = slot.hole.shape
+        last = self._memory_frame
+        if self.memory is None or last is None or last.shot != slot.shot:
+            self.memory = np.zeros((h, w, 3), np.uint8)
+            self.age = np.full((h, w), NEVER, np.int32)
+            return
+        to_here = np.linalg.inv(slot.to_shot) @ last.to_shot
+        self.age = np.where(self.age < NEVER - 1, self.age + 1, self.age).astype(np.int32)
+        if np.allclose(to_here, np.eye(3), atol=1e-9):
+            return
+        full = (slice(0, h), slice(0, w))
+        self.memory = _warp_into(self.memory, to_here, *full)
+        self.age = _warp_into(self.age, to_here, *full, nearest=True)
+        inside = _warp_into(np.ones((h, w), np.uint8), to_here, *full, nearest=True)
+        self.age[inside == 0] = NEVER
+
+    def _fill(self, slot: Slot) -> tuple[np.ndarray, tuple[slice, slice, np.ndarray]]:
+        """The frame with its hole filled, and the memory age each hole pixel's value has
+        (over the hole's window)."""
+        out = slot.rgb.copy()
+        rows, cols = _bounds(slot.hole, 2)
+        need = slot.hole[rows, cols].copy()
+        view = out[rows, cols]
+        memory, age = self.memory[rows, cols], self.age[rows, cols]
+        source = np.full(need.shape, SYNTHETIC, np.int32)  # memory age to store for each pixel
+        future = [f for f in self.buffer if f.shot == slot.shot]
+        back = np.linalg.inv(slot.to_shot)
+        for distance, other in enumerate(future, start=1):
+            seen = need & (age <= distance)
+            view[seen], source[seen], need[seen] = memory[seen], age[seen], False
+            if not need.any():
+                break
+            transform = back @ other.to_shot
+            pixels = _warp_into(other.rgb, transform, rows, cols)
+            covered = _warp_into(other.hole.astype(np.uint8), transform, rows, cols, nearest=True)
+            inside = _warp_into(np.ones(other.hole.shape, np.uint8), transform, rows, cols, True)
+            visible = need & (covered == 0) & (inside == 1)
+            view[visible], need[visible] = pixels[visible], False
+        seen = need & (age < NEVER)
+        view[seen], source[seen], need[seen] = memory[seen], age[seen], False
+        out[rows, cols] = view
+        if need.any():
+            hole = np.zeros(slot.hole.shape, bool)
+            hole[rows, cols] = need
+            out = self.spatial(out, hole)
+        return out, (rows, cols, source)
+
+    def _remember(
+        self, slot: Slot, out: np.ndarray, ages: tuple[slice, slice, np.ndarray] | None
+    ) -> None:
+        """Visible pixels enter the memory as just seen; filled ones keep their source's age."""
+        visible = ~slot.hole
+        self.memory[visible] = slot.rgb[visible]
+        self.age[visible] = 0
+        if ages is not None:
+            rows, cols, source = ages
+            hole = slot.hole[rows, cols]
+            self.memory[rows, cols][hole] = out[rows, cols][hole]
+            self.age[rows, cols][hole] = source[hole]
+        self._memory_frame = slot
