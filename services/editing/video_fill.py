@@ -33,18 +33,19 @@ def _scale(s: float) -> np.ndarray:
 
 
 class MotionEstimator:
-    """Camera motion between consecutive frames as a homography, and shot cuts.
+    """Camera motion between consecutive frames, and shot cuts.
 
-    ORB features on a grey frame scaled to :data:`WORK_WIDTH`, matched with cross-checking
-    and fitted by RANSAC; the pixels being erased are excluded (captions and logos do not move
-    with the scene). A still camera (median motion under :data:`STILL_PIXELS`) gives the
-    identity, so a static shot is not jittered by noise.
+    Corners of the previous frame (scaled to :data:`WORK_WIDTH`, grey) are tracked into the
+    current one by pyramidal Lucas-Kanade, and a similarity (translation, rotation, zoom) is
+    fitted to the tracks by RANSAC; the pixels being erased are excluded (captions and logos
+    do not move with the scene). Sub-pixel tracks keep the alignment within a fraction of a
+    pixel, which matters when pixels are copied across a second of frames. A still camera
+    (median motion under :data:`STILL_PIXELS`) gives the identity, so noise does not jitter a
+    static shot.
     """
 
     def __init__(self) -> None:
-        self._orb = cv2.ORB_create(nfeatures=800)
-        self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
-        self._previous: tuple | None = None
+        self._previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def update(self, rgb: np.ndarray, exclude: np.ndarray) -> tuple[np.ndarray, bool]:
         """Motion from the previous frame to ``rgb`` (3x3, full-resolution pixels) and
@@ -52,27 +53,42 @@ class MotionEstimator:
         s = min(1.0, WORK_WIDTH / rgb.shape[1])
         size = (round(rgb.shape[1] * s), round(rgb.shape[0] * s))
         grey = cv2.cvtColor(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
-        keep = cv2.resize((~exclude).astype(np.uint8) * 255, size, interpolation=cv2.INTER_NEAREST)
-        points, descriptors = self._orb.detectAndCompute(grey, keep)
+        keep = cv2.resize((~exclude).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        keep = cv2.erode(keep, np.ones((5, 5), np.uint8))
         histogram = cv2.calcHist([grey], [0], None, [32], [0, 256])
-        previous, self._previous = self._previous, (points, descriptors, histogram)
+        previous, self._previous = self._previous, (grey, keep, histogram)
         if previous is None:
             return np.eye(3), True
-        correlation = cv2.compareHist(previous[2], histogram, cv2.HISTCMP_CORREL)
-        if descriptors is None or previous[1] is None or len(points) < MIN_INLIERS:
-            return np.eye(3), correlation < CUT_CORRELATION
-        matches = self._matcher.match(previous[1], descriptors)
-        if len(matches) < MIN_INLIERS:
-            return np.eye(3), correlation < CUT_CORRELATION
-        src = np.float32([previous[0][m.queryIdx].pt for m in matches])
-        dst = np.float32([points[m.trainIdx].pt for m in matches])
-        homography, inliers = cv2.findHomography(src, dst, cv2.RANSAC, 2.0)
-        if homography is None or int(inliers.sum()) < MIN_INLIERS:
-            return np.eye(3), correlation < CUT_CORRELATION
+        cut = cv2.compareHist(previous[2], histogram, cv2.HISTCMP_CORREL) < CUT_CORRELATION
+        corners = cv2.goodFeaturesToTrack(previous[0], 400, 0.01, 6, mask=previous[1])
+        if corners is None or len(corners) < MIN_INLIERS:
+            return np.eye(3), cut
+        tracked, status, _ = cv2.calcOpticalFlowPyrLK(
+            previous[0], grey, corners, None, winSize=(21, 21), maxLevel=3
+        )
+        ok = status.ravel() == 1
+        src, dst = corners[ok].reshape(-1, 2), tracked[ok].reshape(-1, 2)
+        if len(src) < MIN_INLIERS:
+            return np.eye(3), True
+        inside = (
+            keep[
+                np.clip(dst[:, 1].round().astype(int), 0, size[1] - 1),
+                np.clip(dst[:, 0].round().astype(int), 0, size[0] - 1),
+            ]
+            == 1
+        )
+        src, dst = src[inside], dst[inside]
+        if len(src) < MIN_INLIERS:
+            return np.eye(3), cut
+        similarity, inliers = cv2.estimateAffinePartial2D(
+            src, dst, method=cv2.RANSAC, ransacReprojThreshold=1.0
+        )
+        if similarity is None or int(inliers.sum()) < MIN_INLIERS:
+            return np.eye(3), True
         moved = np.linalg.norm((dst - src)[inliers.ravel() == 1], axis=1)
         if np.median(moved) / s < STILL_PIXELS:
-            return np.eye(3), False
-        return _scale(1 / s) @ homography @ _scale(s), False
+            return np.eye(3), cut
+        return _scale(1 / s) @ np.vstack([similarity, [0, 0, 1]]) @ _scale(s), cut
 
 
 @dataclass
