@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import cv2
+import grpc
 import numpy as np
 
-from common import media
-from common.errors import FailedPrecondition, InvalidArgument
+from common import media, video
+from common.errors import FailedPrecondition, InvalidArgument, ServiceError
 from common.provider import CallContext, Provider, capability
-from services.editing import convert, erase, inpaint
+from services.editing import convert, erase, inpaint, text_track, video_fill
 from vipro.v1 import common_pb2, editing_pb2, segmentation_pb2, segmentation_pb2_grpc
 
 _FITS = {
@@ -56,13 +60,24 @@ TEXT_TARGETS = {
 }
 
 
-def text_targets(
+def text_label(rect: erase.Rect, shape: tuple[int, int], wanted: set[int]) -> str | None:
+    """Which of the ``wanted`` text targets a line in a frame of ``shape`` is, if any: any line
+    is TEXT, caption-placed lines are SUBTITLE, corner-placed lines are LOGO."""
+    for target in sorted(wanted):
+        if (
+            target == editing_pb2.ERASE_TARGET_TEXT
+            or (target == editing_pb2.ERASE_TARGET_SUBTITLE and erase.is_caption(rect, shape))
+            or (target == editing_pb2.ERASE_TARGET_LOGO and erase.in_corner(rect, shape))
+        ):
+            return TEXT_TARGETS[target]
+    return None
+
+
+def detect_text(
     ctx: CallContext, image: common_pb2.Image, shape: tuple[int, int], wanted: set[int]
-) -> tuple[np.ndarray, list[common_pb2.Box]]:
-    """Glyph strokes of the text lines that ``wanted`` targets select, found by
-    segmentation.DetectText: every line for TEXT, caption-placed lines for SUBTITLE,
-    corner-placed lines for LOGO; grown by :data:`erase.HALO_FRACTION` of the line height to
-    take outlines and shadows. Returns (``bool`` mask, labelled boxes)."""
+) -> tuple[np.ndarray, list[tuple[erase.Rect, str, np.ndarray]]]:
+    """Glyph strokes and the lines that ``wanted`` targets select (:func:`text_label`), by
+    segmentation.DetectText. Returns (``bool`` stroke mask, [(box, label, polygon)])."""
     found = ctx.call(
         segmentation_pb2_grpc.SegmentationServiceStub,
         "DetectText",
@@ -72,31 +87,37 @@ def text_targets(
             mask_mode=segmentation_pb2.TEXT_MASK_MODE_STROKES,
         ),
     )
-    selected = np.zeros(shape, np.uint8)
-    boxes = []
+    lines = []
     for region in found.regions:
         b = region.box
         rect = erase.clip_box(b.x, b.y, b.width, b.height, shape)
-        label = next(
-            (
-                TEXT_TARGETS[t]
-                for t in sorted(wanted)
-                if t == editing_pb2.ERASE_TARGET_TEXT
-                or (t == editing_pb2.ERASE_TARGET_SUBTITLE and erase.is_caption(rect, shape))
-                or (t == editing_pb2.ERASE_TARGET_LOGO and erase.in_corner(rect, shape))
-            ),
-            None,
-        )
-        if label is None or rect.empty:
-            continue
-        polygon = np.array([[p.x, p.y] for p in region.polygon.points], np.float32)
+        label = text_label(rect, shape, wanted)
+        if label is not None and not rect.empty:
+            polygon = np.array([[p.x, p.y] for p in region.polygon.points], np.float32)
+            lines.append((rect, label, polygon))
+    if not lines:
+        return np.zeros(shape, bool), lines
+    return ctx.read_mask(found.mask, "DetectText.mask", shape) > 0, lines
+
+
+def text_targets(
+    ctx: CallContext, image: common_pb2.Image, shape: tuple[int, int], wanted: set[int]
+) -> tuple[np.ndarray, list[common_pb2.Box]]:
+    """Glyph strokes of the selected text lines (:func:`detect_text`), grown by
+    :data:`erase.HALO_FRACTION` of the line height to take outlines and shadows.
+    Returns (``bool`` mask, labelled boxes)."""
+    strokes, lines = detect_text(ctx, image, shape, wanted)
+    if not lines:
+        return strokes, []
+    selected = np.zeros(shape, np.uint8)
+    for _, _, polygon in lines:
         cv2.fillPoly(selected, [np.round(polygon).astype(np.int32)], 1)
-        boxes.append(common_pb2.Box(x=b.x, y=b.y, width=b.width, height=b.height, label=label))
-    if not boxes:
-        return np.zeros(shape, bool), boxes
-    strokes = ctx.read_mask(found.mask, "DetectText.mask", shape) > 0
     # Outlines, shadows and glow around glyphs scale with the type size.
-    halo = max(round(erase.HALO_FRACTION * min(b.width, b.height)) for b in boxes)
+    halo = max(round(erase.HALO_FRACTION * min(r.x1 - r.x0, r.y1 - r.y0)) for r, _, _ in lines)
+    boxes = [
+        common_pb2.Box(x=r.x0, y=r.y0, width=r.x1 - r.x0, height=r.y1 - r.y0, label=label)
+        for r, label, _ in lines
+    ]
     return erase.grow(strokes & erase.grow(selected > 0, 2), halo), boxes
 
 
@@ -203,6 +224,172 @@ def erase_image(
     )
 
 
+LOOKAHEAD_SECONDS = 1.0  # future frames held for temporal filling (bounds memory)
+
+
+def encoding_of(request: common_pb2.VideoEncoding) -> video.Encoding:
+    """The output encoding a request asks for (defaults: h264, crf 20, veryfast, mp4)."""
+    container = request.container or ("webm" if request.codec == "vp9" else "mp4")
+    try:
+        return video.Encoding(
+            codec=request.codec or "h264",
+            crf=request.crf or video.DEFAULT_CRF,
+            preset=request.preset or video.DEFAULT_PRESET,
+            container=container,
+        )
+    except ValueError as exc:
+        raise InvalidArgument.field("encoding", str(exc)) from None
+
+
+def jpeg(rgb: np.ndarray) -> common_pb2.Image:
+    """``uint8`` RGB as an inline JPEG (quality 92) for a detector."""
+    _, data = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return common_pb2.Image(inline=data.tobytes(), media_type="image/jpeg")
+
+
+class TextSampler:
+    """Text boxes of sampled frames (segmentation.DetectText on one frame in
+    :data:`text_track.DETECT_EVERY`). Caption-only jobs search the caption band, which shrinks
+    to where captions were seen and is widened again every tenth sample."""
+
+    def __init__(self, ctx: CallContext, wanted: set[int], shape: tuple[int, int]):
+        self.ctx, self.wanted, self.shape = ctx, wanted, shape
+        self.samples: list[list[text_track.TextBox]] = []
+
+    def detect(self, rgb: np.ndarray) -> list[text_track.TextBox]:
+        top, bottom = 0, self.shape[0]
+        if self.wanted == {editing_pb2.ERASE_TARGET_SUBTITLE}:
+            recent = self.samples[-30:] if len(self.samples) % 10 else []
+            top, bottom = text_track.caption_band(recent, self.shape)
+        crop = rgb[top:bottom]
+        everything = {editing_pb2.ERASE_TARGET_TEXT}
+        strokes, lines = detect_text(self.ctx, jpeg(crop), crop.shape[:2], everything)
+        full = np.zeros(self.shape, bool)
+        full[top:bottom] = strokes
+        rects = []
+        for r, _, _ in lines:
+            placed = erase.Rect(r.x0, r.y0 + top, r.x1, r.y1 + top)
+            label = text_label(placed, self.shape, self.wanted)
+            if label is not None:
+                rects.append((placed, label))
+        boxes = text_track.text_boxes(rgb, full, rects)
+        self.samples.append(boxes)
+        return boxes
+
+
+@capability("editing.EraseVideo", version="1.0.0")
+def erase_video(
+    request: editing_pb2.EraseVideoRequest, ctx: CallContext
+) -> editing_pb2.EraseVideoResponse:
+    """Erase caller regions and tracked text from every frame; fill from neighbouring frames."""
+    data = ctx.read_bytes(request.video, "video")
+    encoding = encoding_of(request.encoding)
+    region = request.region
+    targets = set(region.targets) - {editing_pb2.ERASE_TARGET_UNSPECIFIED}
+    if editing_pb2.ERASE_TARGET_PERSON in targets:
+        raise FailedPrecondition(
+            "erasing people from videos is not served yet; give their boxes or a mask",
+            [("TARGET", "ERASE_TARGET_PERSON")],
+        )
+    if not (region.HasField("mask") or region.boxes or targets):
+        raise InvalidArgument.field(
+            "region", "names nothing to erase: give a mask, boxes or targets"
+        )
+    start = request.time_range.start_seconds
+    end = request.time_range.end_seconds or float("inf")
+    if end <= start:
+        raise InvalidArgument.field("time_range", "end_seconds must be after start_seconds")
+    dilate = region.dilate_pixels or erase.DEFAULT_DILATE
+    with video.VideoReader(data, "video") as reader, tempfile.TemporaryDirectory() as tmp:
+        info = reader.info
+        shape = (info.height, info.width)
+        fixed = np.zeros(shape, bool)
+        if region.HasField("mask"):
+            fixed |= ctx.read_mask(region.mask, "region.mask", shape) > 0
+        rects = [erase.clip_box(b.x, b.y, b.width, b.height, shape) for b in region.boxes]
+        fixed = erase.grow(fixed | erase.box_mask((r for r in rects if not r.empty), shape), dilate)
+        out_path = os.path.join(tmp, f"out.{encoding.container}")
+        writer = video.VideoWriter(out_path, reader, encoding)
+        masks = None
+        if request.return_mask_video:
+            masks = video.VideoWriter(
+                os.path.join(tmp, f"mask.{encoding.container}"), reader, encoding
+            )
+        sampler = TextSampler(ctx, targets & set(TEXT_TARGETS), shape) if targets else None
+        motion = video_fill.MotionEstimator()
+        filler = video_fill.TemporalFiller(round(LOOKAHEAD_SECONDS * (info.fps or 25)))
+        to_shot, shot, edited, count = np.eye(3), 0, 0, 0
+        pending: list[video.Frame] = []
+        previous: list[text_track.TextBox] = []
+
+        def emit(finished: list[video_fill.Slot]) -> None:
+            nonlocal edited
+            for slot in finished:
+                writer.write(slot.filled, slot.tag.pts)
+                if masks is not None:
+                    masks.write(
+                        np.repeat(slot.hole[..., None] * 255, 3, axis=2).astype(np.uint8),
+                        slot.tag.pts,
+                    )
+                edited += int(slot.hole.any())
+
+        def release(boxes: list[text_track.TextBox]) -> None:
+            nonlocal to_shot, shot
+            for frame in pending:
+                hole = np.zeros(shape, bool)
+                if start <= frame.seconds < end:
+                    hole = fixed | text_track.glyph_mask(frame.rgb, previous + boxes, dilate)
+                step, cut = motion.update(frame.rgb, hole)
+                if cut and frame.index > 0:
+                    shot, to_shot = shot + 1, np.eye(3)
+                elif frame.index > 0:
+                    to_shot = to_shot @ np.linalg.inv(step)
+                emit(filler.push(video_fill.Slot(frame.rgb, hole, to_shot.copy(), shot, frame)))
+            pending.clear()
+
+        with ctx.stage("erase"):
+            for frame in reader.frames(on_audio=writer.mux_audio):
+                if ctx.cancelled():
+                    raise ServiceError("the job was cancelled", code=grpc.StatusCode.CANCELLED)
+                pending.append(frame)
+                count += 1
+                if sampler is None:
+                    release([])
+                elif frame.index % text_track.DETECT_EVERY == 0:
+                    boxes = sampler.detect(frame.rgb)
+                    release(boxes)
+                    previous = boxes
+                if info.frames:
+                    ctx.report_progress(min(0.99, count / info.frames), "erase")
+            release([])
+            emit(filler.flush())
+            writer.close()
+            if masks is not None:
+                masks.close()
+        with ctx.stage("encode"):
+            with open(out_path, "rb") as f:
+                result = ctx.deliver(
+                    f.read(), writer.media_type, common_pb2.DELIVERY_UNSPECIFIED, common_pb2.Video
+                )
+            mask_video = None
+            if masks is not None:
+                with open(os.path.join(tmp, f"mask.{encoding.container}"), "rb") as f:
+                    mask_video = ctx.deliver(
+                        f.read(),
+                        masks.media_type,
+                        common_pb2.DELIVERY_UNSPECIFIED,
+                        common_pb2.Video,
+                    )
+    ctx.report_progress(1.0, "done")
+    return editing_pb2.EraseVideoResponse(
+        video=result,
+        mask_video=mask_video,
+        frames=count,
+        frames_edited=edited,
+        metadata=ctx.metadata(),
+    )
+
+
 def provider() -> Provider:
     """The editing service process."""
-    return Provider("editing", [convert_image, erase_image])
+    return Provider("editing", [convert_image, erase_image, erase_video])

@@ -1,0 +1,244 @@
+"""editing.EraseVideo: temporal filling against exact truth, audio and timing kept, bad videos,
+jobs with progress and cancellation, and captions found by themselves."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import numpy as np
+import pytest
+from google.protobuf import any_pb2
+
+from bench.video_scenes import encode, make_clip
+from common.video import VideoReader
+from services.editing import erase, inpaint, video_fill
+from vipro.v1 import common_pb2, editing_pb2, editing_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+
+Target = editing_pb2.EraseTarget
+
+
+@pytest.fixture(scope="module")
+def editing(channel) -> editing_pb2_grpc.EditingServiceStub:
+    return editing_pb2_grpc.EditingServiceStub(channel)
+
+
+def psnr(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
+    error = np.mean((a.astype(float) - b.astype(float))[region] ** 2)
+    return float(10 * np.log10(255**2 / max(error, 1e-9)))
+
+
+def frames_of(data: bytes) -> list:
+    with VideoReader(data) as reader:
+        return list(reader.frames())
+
+
+def request(data: bytes, **region) -> editing_pb2.EraseVideoRequest:
+    extra = {k: region.pop(k) for k in ("time_range", "return_mask_video") if k in region}
+    return editing_pb2.EraseVideoRequest(
+        video=common_pb2.Video(inline=data), region=editing_pb2.EraseRegion(**region), **extra
+    )
+
+
+CAPTION_BOX = common_pb2.Box(x=0, y=140, width=320, height=40)
+
+
+def test_filling_from_other_frames_beats_spatial_fill_by_3_db():
+    # The algorithm alone, on exact frames: a panning camera shows behind the captions.
+    clip = make_clip(seed=1, pan=(2.0, 0.5), frames=45, logo=False)
+    holes = [erase.grow(c, 2) for c in clip.captions]
+    motion, filler = video_fill.MotionEstimator(), video_fill.TemporalFiller(lookahead=15)
+    to_shot, done = np.eye(3), []
+    for i, (rgb, hole) in enumerate(zip(clip.frames, holes, strict=True)):
+        step, _ = motion.update(rgb, hole)
+        to_shot = to_shot @ np.linalg.inv(step)
+        done += filler.push(video_fill.Slot(rgb, hole, to_shot.copy(), 0, i))
+    done += filler.flush()
+    assert [s.tag for s in done] == list(range(45))
+    ours = np.mean([psnr(s.filled, clip.clean[s.tag], holes[s.tag]) for s in done])
+    telea = np.mean(
+        [
+            psnr(inpaint.fill_telea(f, h), c, h)
+            for f, h, c in zip(clip.frames, holes, clip.clean, strict=True)
+        ]
+    )
+    assert ours >= telea + 3.0, (ours, telea)
+    assert all((s.filled[~holes[s.tag]] == clip.frames[s.tag][~holes[s.tag]]).all() for s in done)
+
+
+def test_motion_is_measured_to_a_fraction_of_a_pixel():
+    clip = make_clip(seed=2, pan=(-3.0, 1.0), frames=6, logo=False)
+    motion = video_fill.MotionEstimator()
+    none = np.zeros(clip.frames.shape[1:3], bool)
+    assert motion.update(clip.clean[0], none)[1]  # the first frame starts a shot
+    for rgb in clip.clean[1:]:
+        step, cut = motion.update(rgb, none)
+        assert not cut
+        assert np.allclose(step[:2, 2], [3.0, -1.0], atol=0.1)
+
+
+def test_caller_box_erased_through_the_service_with_audio_and_timing_kept(editing):
+    # A station-logo-sized box; the camera pans, so what it hides shows in other frames.
+    clip = make_clip(seed=3, pan=(2.0, 0.5), frames=30, logo=False)
+    data = encode(clip.frames, clip.fps, audio=True)
+    logo_box = common_pb2.Box(x=240, y=12, width=40, height=24)
+    reply = editing.EraseVideo(request(data, boxes=[logo_box]), timeout=120)
+    assert reply.frames == 30 and reply.frames_edited == 30
+    out = frames_of(reply.video.inline)
+    source = frames_of(data)
+    assert [f.seconds for f in out] == pytest.approx([f.seconds for f in source], abs=1e-3)
+    with VideoReader(reply.video.inline) as reader:
+        assert reader.info.has_audio and (reader.info.width, reader.info.height) == (320, 180)
+    band = np.zeros((180, 320), bool)
+    band[8:40, 236:284] = True  # the box grown by the default 4 pixels
+    ours = np.mean([psnr(f.rgb, c, band) for f, c in zip(out, clip.clean, strict=True)])
+    telea = np.mean(
+        [
+            psnr(inpaint.fill_telea(f.rgb, band), c, band)
+            for f, c in zip(source, clip.clean, strict=True)
+        ]
+    )
+    assert ours >= telea + 3.0, (ours, telea)
+    # Outside the box only the re-encoding (crf 20) changes pixels.
+    outside = ~erase.grow(band, 4)
+    plain = frames_of(encode(np.stack([f.rgb for f in source]), clip.fps, crf=20))
+    kept = np.mean([psnr(f.rgb, s.rgb, outside) for f, s in zip(out, source, strict=True)])
+    floor = np.mean([psnr(f.rgb, s.rgb, outside) for f, s in zip(plain, source, strict=True)])
+    assert kept >= floor - 0.5, (kept, floor)
+
+
+def test_time_range_mask_video_odd_size_and_variable_frame_rate(editing):
+    clip = make_clip(seed=4, pan=(1.0, 0.0), frames=8, logo=False, size=(91, 161))
+    times = [0.0, 0.04, 0.2, 0.24, 0.5, 0.55, 0.9, 1.3]
+    data = encode(clip.frames, 10, times=times)
+    reply = editing.EraseVideo(
+        request(
+            data,
+            boxes=[common_pb2.Box(x=10, y=10, width=30, height=20)],
+            time_range=common_pb2.TimeRange(start_seconds=0.2, end_seconds=0.9),
+            return_mask_video=True,
+        ),
+        timeout=120,
+    )
+    out = frames_of(reply.video.inline)
+    assert [round(f.seconds, 3) for f in out] == times
+    assert out[0].rgb.shape == (91, 161, 3)
+    assert reply.frames_edited == 4  # 0.2, 0.24, 0.5, 0.55
+    masks = [f.rgb[..., 0] > 127 for f in frames_of(reply.mask_video.inline)]
+    assert [bool(m[15:25, 15:35].all()) for m in masks] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_boxes_outside_the_frame_edit_nothing(editing):
+    clip = make_clip(seed=5, frames=5, logo=False)
+    data = encode(clip.frames, clip.fps)
+    reply = editing.EraseVideo(
+        request(data, boxes=[common_pb2.Box(x=-100, y=-100, width=50, height=50)]), timeout=60
+    )
+    assert reply.frames == 5 and reply.frames_edited == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        (b"\x00\x01not a video at all" * 100, "video"),
+        (b"", "video"),
+        (encode(make_clip(frames=3, logo=False).frames, 15)[:600], "video"),
+    ],
+    ids=["garbage", "empty", "truncated"],
+)
+def test_bad_videos_are_invalid_argument(editing, data, needle):
+    with pytest.raises(grpc.RpcError) as err:
+        editing.EraseVideo(request(data, boxes=[CAPTION_BOX]), timeout=60)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert needle in err.value.details()
+
+
+def test_audio_only_file_is_invalid_argument(editing):
+    import io
+
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        sound = container.add_stream("aac", rate=44100)
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+        )
+        frame.sample_rate, frame.pts = 44100, 0
+        container.mux(sound.encode(frame))
+        container.mux(sound.encode(None))
+    with pytest.raises(grpc.RpcError) as err:
+        editing.EraseVideo(request(buffer.getvalue(), boxes=[CAPTION_BOX]), timeout=60)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "no video stream" in err.value.details()
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"targets": [Target.ERASE_TARGET_PERSON]}, grpc.StatusCode.FAILED_PRECONDITION),
+    ],
+)
+def test_bad_regions(editing, fields, code):
+    data = encode(make_clip(frames=3, logo=False).frames, 15)
+    with pytest.raises(grpc.RpcError) as err:
+        editing.EraseVideo(request(data, **fields), timeout=60)
+    assert err.value.code() == code
+
+
+def test_bad_encoding_is_invalid_argument(editing):
+    data = encode(make_clip(frames=3, logo=False).frames, 15)
+    bad = request(data, boxes=[CAPTION_BOX])
+    bad.encoding.codec = "mpeg1"
+    with pytest.raises(grpc.RpcError) as err:
+        editing.EraseVideo(bad, timeout=60)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "encoding" in err.value.details()
+
+
+def submit(channel, data: bytes) -> tuple[jobs_pb2_grpc.JobServiceStub, str]:
+    jobs = jobs_pb2_grpc.JobServiceStub(channel)
+    packed = any_pb2.Any()
+    packed.Pack(request(data, boxes=[CAPTION_BOX]))
+    job = jobs.SubmitJob(
+        jobs_pb2.SubmitJobRequest(method="editing.EraseVideo", request=packed), timeout=10
+    ).job
+    return jobs, job.job_id
+
+
+def test_a_job_reports_progress_and_its_result(channel):
+    clip = make_clip(seed=6, frames=60, logo=False)
+    jobs, job_id = submit(channel, encode(clip.frames, clip.fps))
+    seen = []
+    for event in jobs.WatchJob(jobs_pb2.WatchJobRequest(job_id=job_id), timeout=120):
+        seen.append(event.job.progress.fraction)
+        if event.job.state == jobs_pb2.JOB_STATE_SUCCEEDED:
+            break
+    assert any(0 < f < 1 for f in seen) and seen[-1] == pytest.approx(1.0)
+    done = jobs.GetJob(jobs_pb2.GetJobRequest(job_id=job_id), timeout=5).job
+    reply = editing_pb2.EraseVideoResponse()
+    done.result.Unpack(reply)
+    assert reply.frames == 60
+
+
+def test_a_cancelled_job_stops_promptly(channel):
+    clip = make_clip(seed=7, size=(360, 640), frames=400, logo=False)
+    jobs, job_id = submit(channel, encode(clip.frames, clip.fps, crf=30))
+    deadline = time.monotonic() + 60
+    while jobs.GetJob(jobs_pb2.GetJobRequest(job_id=job_id), timeout=5).job.progress.fraction <= 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    t0 = time.monotonic()
+    cancelled = jobs.CancelJob(jobs_pb2.CancelJobRequest(job_id=job_id), timeout=5).job
+    assert cancelled.state == jobs_pb2.JOB_STATE_CANCELLED
+    assert time.monotonic() - t0 < 2.0
