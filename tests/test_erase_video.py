@@ -13,7 +13,15 @@ from google.protobuf import any_pb2
 from bench.video_scenes import encode, make_clip
 from common.video import VideoReader
 from services.editing import erase, inpaint, video_fill
-from vipro.v1 import common_pb2, editing_pb2, editing_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+from tests.test_erase_image import png
+from vipro.v1 import (
+    common_pb2,
+    editing_pb2,
+    editing_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+    segmentation_pb2,
+)
 
 Target = editing_pb2.EraseTarget
 
@@ -242,3 +250,35 @@ def test_a_cancelled_job_stops_promptly(channel):
     cancelled = jobs.CancelJob(jobs_pb2.CancelJobRequest(job_id=job_id), timeout=5).job
     assert cancelled.state == jobs_pb2.JOB_STATE_CANCELLED
     assert time.monotonic() - t0 < 2.0
+
+
+def test_captions_are_found_tracked_and_erased(vision_editing, segmentation):
+    clip = make_clip(seed=8, size=(360, 640), frames=45, pan=(2.0, 0.5), logo=False)
+    data = encode(clip.frames, clip.fps)
+    reply = vision_editing.EraseVideo(
+        request(data, targets=[Target.ERASE_TARGET_SUBTITLE], return_mask_video=True),
+        timeout=600,
+    )
+    out = frames_of(reply.video.inline)
+    masks = [f.rgb[..., 0] > 127 for f in frames_of(reply.mask_video.inline)]
+    source = frames_of(data)
+    covered = np.mean([m[c].mean() for m, c in zip(masks, clip.captions, strict=True)])
+    assert covered >= 0.97
+    assert np.mean([m.mean() for m in masks]) < 0.1  # the captions, not the frame
+    truth = [erase.grow(c, 2) for c in clip.captions]
+    ours = np.mean([psnr(f.rgb, c, t) for f, c, t in zip(out, clip.clean, truth, strict=True)])
+    telea = np.mean(
+        [
+            psnr(inpaint.fill_telea(f.rgb, m), c, t)
+            for f, m, c, t in zip(source, masks, clip.clean, truth, strict=True)
+        ]
+    )
+    assert ours >= telea + 3.0, (ours, telea)
+    found = 0
+    for frame in out[::5]:
+        again = segmentation.DetectText(
+            segmentation_pb2.DetectTextRequest(image=common_pb2.Image(inline=png(frame.rgb))),
+            timeout=60,
+        )
+        found += sum(r.box.y > 0.6 * 360 for r in again.regions)
+    assert found == 0

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-DEFAULT_DILATE = 4  # pixels: anti-aliased edges, outlines and glow around text and logos
+DEFAULT_DILATE = 4  # pixels: anti-aliased edges and glow around caller regions and people
+TEXT_DILATE = 1  # pixels beyond a detected text line's halo (anti-aliasing)
 HALO_FRACTION = 0.1  # text outlines and shadows reach about this fraction of the line height
 CAPTION_BAND = 0.4  # captions sit in the bottom CAPTION_BAND of the frame (or the top 0.15)
 CORNER = 0.2  # logos and watermarks sit within CORNER of the frame's sides from a corner

@@ -101,11 +101,15 @@ def detect_text(
 
 
 def text_targets(
-    ctx: CallContext, image: common_pb2.Image, shape: tuple[int, int], wanted: set[int]
+    ctx: CallContext,
+    image: common_pb2.Image,
+    shape: tuple[int, int],
+    wanted: set[int],
+    extra: int,
 ) -> tuple[np.ndarray, list[common_pb2.Box]]:
     """Glyph strokes of the selected text lines (:func:`detect_text`), grown by
-    :data:`erase.HALO_FRACTION` of the line height to take outlines and shadows.
-    Returns (``bool`` mask, labelled boxes)."""
+    :data:`erase.HALO_FRACTION` of the line height (outlines and shadows) plus ``extra``
+    pixels. Returns (``bool`` mask, labelled boxes)."""
     strokes, lines = detect_text(ctx, image, shape, wanted)
     if not lines:
         return strokes, []
@@ -118,7 +122,7 @@ def text_targets(
         common_pb2.Box(x=r.x0, y=r.y0, width=r.x1 - r.x0, height=r.y1 - r.y0, label=label)
         for r, label, _ in lines
     ]
-    return erase.grow(strokes & erase.grow(selected > 0, 2), halo), boxes
+    return erase.grow(strokes & erase.grow(selected > 0, 2), halo + extra), boxes
 
 
 def person_target(
@@ -153,7 +157,8 @@ def region_mask(
     image: common_pb2.Image,
     shape: tuple[int, int],
 ) -> tuple[np.ndarray, list[common_pb2.Box]]:
-    """The caller's mask and boxes plus the detected targets, grown by ``dilate_pixels``.
+    """The caller's mask and boxes plus the detected targets, grown by ``dilate_pixels``
+    (detected text: its halo plus ``dilate_pixels``, by default :data:`erase.TEXT_DILATE`).
 
     Raises:
         InvalidArgument: the region names nothing to erase, or its mask is not the image's size.
@@ -163,23 +168,31 @@ def region_mask(
         raise InvalidArgument.field(
             "region", "names nothing to erase: give a mask, boxes or targets"
         )
+    hole = caller_mask(ctx, region, shape)
+    detections: list[common_pb2.Box] = []
+    with ctx.stage("detect"):
+        if targets & set(TEXT_TARGETS):
+            extra = region.dilate_pixels or erase.TEXT_DILATE
+            found, boxes = text_targets(ctx, image, shape, targets & set(TEXT_TARGETS), extra)
+            hole |= found
+            detections += boxes
+        if editing_pb2.ERASE_TARGET_PERSON in targets:
+            found, boxes = person_target(ctx, image, shape)
+            hole |= erase.grow(found, region.dilate_pixels or erase.DEFAULT_DILATE)
+            detections += boxes
+    return hole, detections
+
+
+def caller_mask(
+    ctx: CallContext, region: editing_pb2.EraseRegion, shape: tuple[int, int]
+) -> np.ndarray:
+    """The caller's mask and boxes (clipped to the frame), grown by ``dilate_pixels``."""
     hole = np.zeros(shape, bool)
     if region.HasField("mask"):
         hole |= ctx.read_mask(region.mask, "region.mask", shape) > 0
     rects = [erase.clip_box(b.x, b.y, b.width, b.height, shape) for b in region.boxes]
     hole |= erase.box_mask((r for r in rects if not r.empty), shape)
-    detections: list[common_pb2.Box] = []
-    with ctx.stage("detect"):
-        if targets & set(TEXT_TARGETS):
-            found, boxes = text_targets(ctx, image, shape, targets & set(TEXT_TARGETS))
-            hole |= found
-            detections += boxes
-        if editing_pb2.ERASE_TARGET_PERSON in targets:
-            found, boxes = person_target(ctx, image, shape)
-            hole |= found
-            detections += boxes
-    grown = erase.grow(hole, region.dilate_pixels or erase.DEFAULT_DILATE)
-    return grown, detections
+    return erase.grow(hole, region.dilate_pixels or erase.DEFAULT_DILATE)
 
 
 def fill(rgb: np.ndarray, hole: np.ndarray, method: int) -> np.ndarray:
@@ -299,15 +312,11 @@ def erase_video(
     end = request.time_range.end_seconds or float("inf")
     if end <= start:
         raise InvalidArgument.field("time_range", "end_seconds must be after start_seconds")
-    dilate = region.dilate_pixels or erase.DEFAULT_DILATE
+    text_dilate = region.dilate_pixels or erase.TEXT_DILATE
     with video.VideoReader(data, "video") as reader, tempfile.TemporaryDirectory() as tmp:
         info = reader.info
         shape = (info.height, info.width)
-        fixed = np.zeros(shape, bool)
-        if region.HasField("mask"):
-            fixed |= ctx.read_mask(region.mask, "region.mask", shape) > 0
-        rects = [erase.clip_box(b.x, b.y, b.width, b.height, shape) for b in region.boxes]
-        fixed = erase.grow(fixed | erase.box_mask((r for r in rects if not r.empty), shape), dilate)
+        fixed = caller_mask(ctx, region, shape)
         out_path = os.path.join(tmp, f"out.{encoding.container}")
         writer = video.VideoWriter(out_path, reader, encoding)
         masks = None
@@ -338,7 +347,7 @@ def erase_video(
             for frame in pending:
                 hole = np.zeros(shape, bool)
                 if start <= frame.seconds < end:
-                    hole = fixed | text_track.glyph_mask(frame.rgb, previous + boxes, dilate)
+                    hole = fixed | text_track.glyph_mask(frame.rgb, previous + boxes, text_dilate)
                 step, cut = motion.update(frame.rgb, hole)
                 if cut and frame.index > 0:
                     shot, to_shot = shot + 1, np.eye(3)
