@@ -2,13 +2,14 @@
 
 import sys
 
-from bench import gateway_overhead, insertion_slots, segmentation, triton_overhead
+from bench import erase, gateway_overhead, insertion_slots, segmentation, triton_overhead
 
 BENCHMARKS = {
     "gateway_overhead": gateway_overhead.main,
     "triton_overhead": triton_overhead.main,
     "segmentation": segmentation.main,
     "insertion_slots": insertion_slots.main,
+    "erase": erase.main,
 }
 
 if __name__ == "__main__":
