@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from google.protobuf import any_pb2
 
-from bench.video_scenes import encode, make_clip
+from bench.video_scenes import CJK_FONTS, encode, make_clip
 from common.video import VideoReader
 from services.editing import erase, inpaint, video_fill
 from tests.test_erase_image import png
@@ -252,8 +252,13 @@ def test_a_cancelled_job_stops_promptly(channel):
     assert time.monotonic() - t0 < 2.0
 
 
-def test_captions_are_found_tracked_and_erased(vision_editing, segmentation):
-    clip = make_clip(seed=8, size=(360, 640), frames=45, pan=(2.0, 0.5), logo=False)
+@pytest.mark.parametrize("chinese", [False, True], ids=["latin", "chinese"])
+def test_captions_are_found_tracked_and_erased(vision_editing, segmentation, chinese):
+    if chinese and not CJK_FONTS:
+        pytest.skip("no CJK font installed (make sysdeps installs fonts-wqy-microhei)")
+    clip = make_clip(
+        seed=8, size=(360, 640), frames=45, pan=(2.0, 0.5), logo=False, chinese=chinese
+    )
     data = encode(clip.frames, clip.fps)
     reply = vision_editing.EraseVideo(
         request(data, targets=[Target.ERASE_TARGET_SUBTITLE], return_mask_video=True),
@@ -273,7 +278,9 @@ def test_captions_are_found_tracked_and_erased(vision_editing, segmentation):
             for f, m, c, t in zip(source, masks, clip.clean, truth, strict=True)
         ]
     )
-    assert ours >= telea + 3.0, (ours, telea)
+    # Latin lines leave gaps the sideways pan uncovers; a dense Chinese line hides the band
+    # in every frame of this clip, so there the fill is mostly spatial: no worse than Telea.
+    assert ours >= telea + (0.0 if chinese else 3.0), (ours, telea)
     found = 0
     for frame in out[::5]:
         again = segmentation.DetectText(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import cv2
 import grpc
@@ -329,6 +331,9 @@ def erase_video(
         filler = video_fill.TemporalFiller(round(LOOKAHEAD_SECONDS * (info.fps or 25)))
         to_shot, shot, edited, count = np.eye(3), 0, 0, 0
         pending: list[video.Frame] = []
+        # Frames up to a sampled frame wait for its detection, which runs in a worker while
+        # the frames of the sample before are filled.
+        waiting: deque[tuple[list[video.Frame], Future]] = deque()
         previous: list[text_track.TextBox] = []
 
         def emit(finished: list[video_fill.Slot]) -> None:
@@ -342,35 +347,45 @@ def erase_video(
                     )
                 edited += int(slot.hole.any())
 
-        def release(boxes: list[text_track.TextBox]) -> None:
+        def release(frames: list[video.Frame], boxes: list[text_track.TextBox]) -> None:
             nonlocal to_shot, shot
-            for frame in pending:
+            for frame in frames:
                 hole = np.zeros(shape, bool)
                 if start <= frame.seconds < end:
-                    hole = fixed | text_track.glyph_mask(frame.rgb, previous + boxes, text_dilate)
+                    hole = fixed | text_track.glyph_mask(frame.rgb, boxes, text_dilate)
                 step, cut = motion.update(frame.rgb, hole)
                 if cut and frame.index > 0:
                     shot, to_shot = shot + 1, np.eye(3)
                 elif frame.index > 0:
                     to_shot = to_shot @ np.linalg.inv(step)
                 emit(filler.push(video_fill.Slot(frame.rgb, hole, to_shot.copy(), shot, frame)))
-            pending.clear()
 
-        with ctx.stage("erase"):
+        def settle() -> None:
+            nonlocal previous
+            frames, detection = waiting.popleft()
+            boxes = detection.result()
+            release(frames, previous + boxes)
+            previous = boxes
+
+        with ctx.stage("erase"), ThreadPoolExecutor(1) as detector:
             for frame in reader.frames(on_audio=writer.mux_audio):
                 if ctx.cancelled():
                     raise ServiceError("the job was cancelled", code=grpc.StatusCode.CANCELLED)
                 pending.append(frame)
                 count += 1
                 if sampler is None:
-                    release([])
+                    release(pending, [])
+                    pending = []
                 elif frame.index % text_track.DETECT_EVERY == 0:
-                    boxes = sampler.detect(frame.rgb)
-                    release(boxes)
-                    previous = boxes
+                    waiting.append((pending, detector.submit(sampler.detect, frame.rgb)))
+                    pending = []
+                    while len(waiting) > 1:
+                        settle()
                 if info.frames:
                     ctx.report_progress(min(0.99, count / info.frames), "erase")
-            release([])
+            while waiting:
+                settle()
+            release(pending, previous)
             emit(filler.flush())
             writer.close()
             if masks is not None:
