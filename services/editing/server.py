@@ -287,7 +287,7 @@ class TextSampler:
             label = text_label(placed, self.shape, self.wanted)
             if label is not None:
                 rects.append((placed, label))
-        boxes = text_track.text_boxes(rgb, full, rects)
+        boxes = text_track.text_boxes(full, rects)
         self.samples.append(boxes)
         return boxes
 
@@ -352,7 +352,7 @@ def erase_video(
             for frame in frames:
                 hole = np.zeros(shape, bool)
                 if start <= frame.seconds < end:
-                    hole = fixed | text_track.glyph_mask(frame.rgb, boxes, text_dilate)
+                    hole = fixed | text_track.glyph_mask(shape, boxes, text_dilate)
                 step, cut = motion.update(frame.rgb, hole)
                 if cut and frame.index > 0:
                     shot, to_shot = shot + 1, np.eye(3)

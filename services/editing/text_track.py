@@ -1,69 +1,74 @@
 """Where text is in every frame of a video, from detections on sampled frames.
 
-Text detection runs on one frame in :data:`DETECT_EVERY` (it is the slow part). Captions stay
-on screen for many frames but may change between two samples, so a frame between samples is
-searched in the boxes of both samples around it; inside a box the glyphs are the pixels of the
-text's own colour (measured on the detected strokes), grown by a halo that covers outlines and
-shadows. A caption that appears between two samples and is gone by the next is missed.
+Text detection runs on one frame in :data:`DETECT_EVERY` (it is the slow part). Captions stand
+still on screen for many frames but may change between two samples, so a frame between
+samples is given the glyph strokes of both samples around it, grown by a halo that covers
+outlines and shadows. A caption that appears between two samples and is gone by the next is
+missed; moving text (tickers, credits) is not followed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from services.editing import erase
 
 DETECT_EVERY = 6  # frames between text detections
-COLOUR_TOLERANCE = 60.0  # RGB distance from the text colour still counted as glyph
 
 
 @dataclass(frozen=True)
 class TextBox:
-    """A detected text line: its box, the glyphs' median colour (RGB) and label."""
+    """A detected text line: its box, the glyph strokes inside it (``bool``, the box's size,
+    enclosed parts filled) and its label."""
 
     rect: erase.Rect
-    colour: np.ndarray
+    strokes: np.ndarray
     label: str
 
 
-def text_boxes(
-    rgb: np.ndarray, strokes: np.ndarray, rects: list[tuple[erase.Rect, str]]
-) -> list[TextBox]:
-    """Text boxes of one sampled frame with their glyph colour, from a detector's glyph-stroke
+def text_boxes(strokes: np.ndarray, rects: list[tuple[erase.Rect, str]]) -> list[TextBox]:
+    """Text boxes of one sampled frame with their strokes, from a detector's glyph-stroke
     mask; boxes with no stroke pixel are dropped."""
     found = []
     for rect, label in rects:
         inside = strokes[rect.y0 : rect.y1, rect.x0 : rect.x1]
-        if rect.empty or not inside.any():
-            continue
-        colour = np.median(rgb[rect.y0 : rect.y1, rect.x0 : rect.x1][inside], axis=0)
-        found.append(TextBox(rect, colour, label))
+        if not rect.empty and inside.any():
+            # A detector may take a caption's outline for its ink: what the outline
+            # encloses (the letters' fill) is text too.
+            found.append(TextBox(rect, fill_enclosed(inside), label))
     return found
 
 
-def glyph_mask(rgb: np.ndarray, boxes: list[TextBox], dilate: int) -> np.ndarray:
-    """Pixels of ``rgb`` inside ``boxes`` that have their box's text colour, grown by the
-    box's halo (:data:`erase.HALO_FRACTION` of its height) and ``dilate`` pixels."""
-    mask = np.zeros(rgb.shape[:2], bool)
+def glyph_mask(shape: tuple[int, int], boxes: list[TextBox], dilate: int) -> np.ndarray:
+    """The strokes of ``boxes`` in a frame of ``shape``, each grown by its halo
+    (:data:`erase.HALO_FRACTION` of its height) plus ``dilate`` pixels."""
+    mask = np.zeros(shape, bool)
     for box in boxes:
         r = box.rect
-        crop = rgb[r.y0 : r.y1, r.x0 : r.x1].astype(np.float32)
-        near = np.linalg.norm(crop - box.colour, axis=2) <= COLOUR_TOLERANCE
-        halo = round(erase.HALO_FRACTION * (r.y1 - r.y0)) + dilate
-        piece = np.zeros(rgb.shape[:2], bool)
-        piece[r.y0 : r.y1, r.x0 : r.x1] = near
-        mask |= erase.grow(piece, halo)
+        piece = np.zeros(shape, bool)
+        piece[r.y0 : r.y1, r.x0 : r.x1] = box.strokes
+        mask |= erase.grow(piece, round(erase.HALO_FRACTION * (r.y1 - r.y0)) + dilate)
     return mask
 
 
+def fill_enclosed(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with the regions it encloses (not connected to the crop's border) filled."""
+    outside = np.pad(~mask, 1, constant_values=True).astype(np.uint8)
+    cv2.floodFill(outside, None, (0, 0), 2)
+    return mask | (outside[1:-1, 1:-1] == 1)
+
+
 def caption_band(boxes: list[list[TextBox]], shape: tuple[int, int]) -> tuple[int, int]:
-    """Rows (top, bottom) of the band where captions were seen, grown by one caption height;
-    the frame's bottom 40 % (:data:`erase.CAPTION_BAND`) until any was seen."""
+    """Rows (top, bottom) of the band where captions were seen, grown by one caption height
+    or a tenth of the frame, whichever is more; the frame's bottom 40 %
+    (:data:`erase.CAPTION_BAND`) until any was seen."""
     h = shape[0]
     seen = [b.rect for sample in boxes for b in sample if b.label == "subtitle"]
     if not seen:
         return round((1 - erase.CAPTION_BAND) * h), h
-    height = max(r.y1 - r.y0 for r in seen)
-    return max(0, min(r.y0 for r in seen) - height), min(h, max(r.y1 for r in seen) + height)
+    # At least a fifth of the frame: a detector needs context around a thin band.
+    margin = max(max(r.y1 - r.y0 for r in seen), round(0.1 * h))
+    return max(0, min(r.y0 for r in seen) - margin), min(h, max(r.y1 for r in seen) + margin)

@@ -199,12 +199,14 @@ def ink(crop: np.ndarray) -> np.ndarray:
 
     Otsu's threshold on the grey crop; the class the crop's border mostly belongs to is the
     background (detected lines are grown around their glyphs, so their border is background),
-    which handles dark-on-light and light-on-dark text alike.
+    which handles dark-on-light and light-on-dark text alike. When the border is split between
+    the classes (a busy background, an outlined caption) the glyphs are the smaller class.
     """
     grey = cv2.cvtColor(np.ascontiguousarray(crop[:, :, :3]), cv2.COLOR_RGB2GRAY)
     _, dark = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    border = np.concatenate([dark[0], dark[-1], dark[:, 0], dark[:, -1]])
-    return dark.astype(bool) if border.mean() < 0.5 else ~dark.astype(bool)
+    border = np.concatenate([dark[0], dark[-1], dark[:, 0], dark[:, -1]]).mean()
+    glyphs_dark = dark.mean() < 0.5 if 0.3 <= border <= 0.7 else border < 0.5
+    return dark.astype(bool) if glyphs_dark else ~dark.astype(bool)
 
 
 def stroke_mask(rgb: np.ndarray, corners: np.ndarray, grow: int = 1) -> np.ndarray:
