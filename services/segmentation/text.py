@@ -197,16 +197,36 @@ def angle_degrees(corners: np.ndarray) -> float:
 def ink(crop: np.ndarray) -> np.ndarray:
     """Glyph pixels of a rectified text crop, ``bool`` H x W.
 
-    Otsu's threshold on the grey crop; the class the crop's border mostly belongs to is the
-    background (detected lines are grown around their glyphs, so their border is background),
-    which handles dark-on-light and light-on-dark text alike. When the border is split between
-    the classes (a busy background, an outlined caption) the glyphs are the smaller class.
+    Strokes are thinner than half the line height, so a morphological top-hat with a disc of
+    that size keeps them and drops the background however it varies (gradients, a shot edge
+    behind a caption); Otsu's threshold splits the top-hat into strokes and the rest. The
+    polarity (white top-hat for light text, black top-hat for dark text) is read from the
+    crop's border, which is background since detected lines are grown around their glyphs:
+    the glyphs are the tone of Otsu's split the border mostly does not have. When the border
+    is split between the tones (a busy background, a shot edge, an outlined caption) the
+    glyphs are the polarity covering less of the crop: the other one marks the gaps between
+    strokes, which surround them. An empty mask when the crop is flat.
     """
     grey = cv2.cvtColor(np.ascontiguousarray(crop[:, :, :3]), cv2.COLOR_RGB2GRAY)
-    _, dark = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    border = np.concatenate([dark[0], dark[-1], dark[:, 0], dark[:, -1]]).mean()
-    glyphs_dark = dark.mean() < 0.5 if 0.3 <= border <= 0.7 else border < 0.5
-    return dark.astype(bool) if glyphs_dark else ~dark.astype(bool)
+    size = max(3, (crop.shape[0] // 2) | 1)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    light, dark = (
+        _hat_strokes(cv2.morphologyEx(grey, operation, disc))
+        for operation in (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT)
+    )
+    _, dark_tone = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    border = np.concatenate([dark_tone[0], dark_tone[-1], dark_tone[:, 0], dark_tone[:, -1]])
+    if 0.3 <= border.mean() <= 0.7:
+        return min(light, dark, key=np.count_nonzero)
+    return dark if border.mean() < 0.5 else light
+
+
+def _hat_strokes(hat: np.ndarray) -> np.ndarray:
+    """Otsu's split of a top-hat image, ``bool``; empty when the top-hat is zero."""
+    if not hat.any():
+        return np.zeros(hat.shape, bool)
+    _, strokes = cv2.threshold(hat, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return strokes.astype(bool)
 
 
 def stroke_mask(rgb: np.ndarray, corners: np.ndarray, grow: int = 1) -> np.ndarray:
