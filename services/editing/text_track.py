@@ -48,9 +48,12 @@ def glyph_mask(shape: tuple[int, int], boxes: list[TextBox], dilate: int) -> np.
     mask = np.zeros(shape, bool)
     for box in boxes:
         r = box.rect
-        piece = np.zeros(shape, bool)
-        piece[r.y0 : r.y1, r.x0 : r.x1] = box.strokes
-        mask |= erase.grow(piece, round(erase.HALO_FRACTION * (r.y1 - r.y0)) + dilate)
+        grow = round(erase.HALO_FRACTION * (r.y1 - r.y0)) + dilate
+        y0, x0 = max(0, r.y0 - grow), max(0, r.x0 - grow)
+        y1, x1 = min(shape[0], r.y1 + grow), min(shape[1], r.x1 + grow)
+        piece = np.zeros((y1 - y0, x1 - x0), bool)
+        piece[r.y0 - y0 : r.y1 - y0, r.x0 - x0 : r.x1 - x0] = box.strokes
+        mask[y0:y1, x0:x1] |= erase.grow(piece, grow)
     return mask
 
 

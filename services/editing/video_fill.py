@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -104,6 +105,14 @@ class Slot:
     tag: object = None
     filled: np.ndarray | None = field(default=None, repr=False)
 
+    @cached_property
+    def rgba(self) -> np.ndarray:
+        """The pixels with alpha 255 where visible and 0 in the hole: warped with them, an
+        alpha short of 255 marks a pixel touched by the hole or by the frame's edge."""
+        rgba = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2RGBA)
+        rgba[..., 3][self.hole] = 0
+        return rgba
+
 
 def _bounds(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
     ys, xs = np.nonzero(mask)
@@ -125,6 +134,38 @@ def _warp_into(
     return cv2.warpPerspective(image, shift @ transform, size, flags=flags, borderValue=0)
 
 
+@dataclass
+class _Memory:
+    """What the past shows, in the coordinates of the last finished frame: its output (real
+    pixels where it was visible, filled ones in its hole), and the age of the filled ones over
+    the hole's window (every other pixel was seen in that frame: age 0)."""
+
+    frame: Slot
+    pixels: np.ndarray
+    rows: slice
+    cols: slice
+    age: np.ndarray
+
+    def aligned(self, slot: Slot, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+        """(pixels, age) over ``slot``'s window ``rows`` x ``cols``, one frame older; age
+        :data:`NEVER` where the past frame does not reach or at a shot cut."""
+        size = (rows.stop - rows.start, cols.stop - cols.start)
+        if self.frame.shot != slot.shot:
+            return np.zeros((*size, 3), np.uint8), np.full(size, NEVER, np.int32)
+        to_here = np.linalg.inv(slot.to_shot) @ self.frame.to_shot
+        pixels = _warp_into(self.pixels, to_here, rows, cols)
+        age = np.zeros(size, np.int32)
+        if self.age.size:
+            # Outside its window the past frame was visible (age 0): the border value.
+            window = np.array([[1, 0, self.cols.start], [0, 1, self.rows.start], [0, 0, 1]], float)
+            age = _warp_into(self.age, to_here @ window, rows, cols, nearest=True)
+        age = np.where(age < NEVER - 1, age + 1, age).astype(np.int32)
+        h, w = self.pixels.shape[:2]
+        inside = _warp_into(np.ones((h, w), np.uint8), to_here, rows, cols, nearest=True)
+        age[inside == 0] = NEVER
+        return pixels, age
+
+
 class TemporalFiller:
     """Fill each frame's hole from other frames; frames come out in order, ``lookahead``
     frames after they went in.
@@ -142,9 +183,7 @@ class TemporalFiller:
         self.lookahead = max(0, lookahead)
         self.spatial = spatial
         self.buffer: deque[Slot] = deque()
-        self.memory: np.ndarray | None = None
-        self.age: np.ndarray | None = None
-        self._memory_frame: Slot | None = None
+        self.memory: _Memory | None = None
 
     def push(self, slot: Slot) -> list[Slot]:
         """Add the next frame; returns the frames now finished (``slot.filled`` set)."""
@@ -160,39 +199,27 @@ class TemporalFiller:
 
     def _finish(self) -> Slot:
         slot = self.buffer.popleft()
-        self._align_memory(slot)
-        out, ages = self._fill(slot) if slot.hole.any() else (slot.rgb, None)
-        self._remember(slot, out, ages)
-        slot.filled = out
+        if slot.hole.any():
+            slot.filled, rows, cols, age = self._fill(slot)
+        else:
+            slot.filled, rows, cols = slot.rgb, slice(0, 0), slice(0, 0)
+            age = np.zeros((0, 0), np.int32)
+        self.memory = _Memory(slot, slot.filled, rows, cols, age)
         return slot
 
-    def _align_memory(self, slot: Slot) -> None:
-        """Bring the memory into ``slot``'s coordinates (empty it at a shot cut)."""
-        h, w = slot.hole.shape
-        last = self._memory_frame
-        if self.memory is None or last is None or last.shot != slot.shot:
-            self.memory = np.zeros((h, w, 3), np.uint8)
-            self.age = np.full((h, w), NEVER, np.int32)
-            return
-        to_here = np.linalg.inv(slot.to_shot) @ last.to_shot
-        self.age = np.where(self.age < NEVER - 1, self.age + 1, self.age).astype(np.int32)
-        if np.allclose(to_here, np.eye(3), atol=1e-9):
-            return
-        full = (slice(0, h), slice(0, w))
-        self.memory = _warp_into(self.memory, to_here, *full)
-        self.age = _warp_into(self.age, to_here, *full, nearest=True)
-        inside = _warp_into(np.ones((h, w), np.uint8), to_here, *full, nearest=True)
-        self.age[inside == 0] = NEVER
-
-    def _fill(self, slot: Slot) -> tuple[np.ndarray, tuple[slice, slice, np.ndarray]]:
-        """The frame with its hole filled, and the memory age each hole pixel's value has
-        (over the hole's window)."""
+    def _fill(self, slot: Slot) -> tuple[np.ndarray, slice, slice, np.ndarray]:
+        """The frame with its hole filled; the hole's window (rows, cols) and the memory age
+        of every pixel of the window once filled (0 where visible)."""
         out = slot.rgb.copy()
         rows, cols = _bounds(slot.hole, 2)
         need = slot.hole[rows, cols].copy()
         view = out[rows, cols]
-        memory, age = self.memory[rows, cols], self.age[rows, cols]
-        source = np.full(need.shape, SYNTHETIC, np.int32)  # memory age to store for each pixel
+        size = need.shape
+        if self.memory is None:
+            memory, age = np.zeros((*size, 3), np.uint8), np.full(size, NEVER, np.int32)
+        else:
+            memory, age = self.memory.aligned(slot, rows, cols)
+        source = np.where(need, SYNTHETIC, 0).astype(np.int32)  # age each pixel ends with
         future = [f for f in self.buffer if f.shot == slot.shot]
         back = np.linalg.inv(slot.to_shot)
         for distance, other in enumerate(future, start=1):
@@ -200,12 +227,17 @@ class TemporalFiller:
             view[seen], source[seen], need[seen] = memory[seen], age[seen], False
             if not need.any():
                 break
-            transform = back @ other.to_shot
-            pixels = _warp_into(other.rgb, transform, rows, cols)
-            covered = _warp_into(other.hole.astype(np.uint8), transform, rows, cols, nearest=True)
-            inside = _warp_into(np.ones(other.hole.shape, np.uint8), transform, rows, cols, True)
-            visible = need & (covered == 0) & (inside == 1)
-            view[visible], need[visible] = pixels[visible], False
+            # Only what is still needed is warped: the box of ``need`` shrinks frame by frame.
+            sub_rows, sub_cols = _bounds(need, 0)
+            box = (
+                slice(rows.start + sub_rows.start, rows.start + sub_rows.stop),
+                slice(cols.start + sub_cols.start, cols.start + sub_cols.stop),
+            )
+            pixels = _warp_into(other.rgba, back @ other.to_shot, *box)
+            wanted = need[sub_rows, sub_cols]
+            visible = wanted & (pixels[..., 3] == 255)
+            view[sub_rows, sub_cols][visible] = pixels[..., :3][visible]
+            wanted[visible] = False
         seen = need & (age < NEVER)
         view[seen], source[seen], need[seen] = memory[seen], age[seen], False
         out[rows, cols] = view
@@ -213,18 +245,4 @@ class TemporalFiller:
             hole = np.zeros(slot.hole.shape, bool)
             hole[rows, cols] = need
             out = self.spatial(out, hole)
-        return out, (rows, cols, source)
-
-    def _remember(
-        self, slot: Slot, out: np.ndarray, ages: tuple[slice, slice, np.ndarray] | None
-    ) -> None:
-        """Visible pixels enter the memory as just seen; filled ones keep their source's age."""
-        visible = ~slot.hole
-        self.memory[visible] = slot.rgb[visible]
-        self.age[visible] = 0
-        if ages is not None:
-            rows, cols, source = ages
-            hole = slot.hole[rows, cols]
-            self.memory[rows, cols][hole] = out[rows, cols][hole]
-            self.age[rows, cols][hole] = source[hole]
-        self._memory_frame = slot
+        return out, rows, cols, source
