@@ -82,6 +82,7 @@ def make_clip(
     caption_seconds: float = 1.0,
     chinese: bool = False,
     logo: bool = True,
+    emblem: bool = False,
 ) -> Clip:
     """A clip of ``frames`` frames of ``size`` (H, W) panning ``pan`` pixels per frame.
 
@@ -93,7 +94,8 @@ def make_clip(
         pan: camera motion in pixels per frame (x, y); (0, 0) is a still camera.
         caption_seconds: how long each caption stays.
         chinese: Chinese captions (needs a CJK font; Latin otherwise).
-        logo: draw the corner logo.
+        logo: draw the corner logo (the letters "TV8", 60 % opaque white).
+        emblem: the logo is a graphic instead (a ring around a triangle, no letters).
     """
     h, w = size
     big = scene(h + int(abs(pan[1]) * frames) + 8, w + int(abs(pan[0]) * frames) + 8, seed)
@@ -126,7 +128,16 @@ def make_clip(
         captions[i] = np.any(framed != clean[i], axis=2)
         if logo:
             layer = Image.new("L", (w, h), 0)
-            ImageDraw.Draw(layer).text((w * 0.8, h * 0.05), "TV8", font=logo_font, fill=255)
+            draw = ImageDraw.Draw(layer)
+            if emblem:
+                r = h // 16
+                cx, cy = w * 0.88, h * 0.1
+                draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=255, width=max(2, r // 5))
+                draw.polygon(
+                    [(cx, cy - r / 2), (cx + r / 2, cy + r / 3), (cx - r / 2, cy + r / 3)], 255
+                )
+            else:
+                draw.text((w * 0.8, h * 0.05), "TV8", font=logo_font, fill=255)
             alpha = np.asarray(layer)[..., None] / 255.0 * 0.6
             framed = (framed * (1 - alpha) + 255 * alpha).round().astype(np.uint8)
             logos[i] = alpha[..., 0] > 0

@@ -1,7 +1,8 @@
 """Video decoding and encoding with PyAV (FFmpeg's libraries, bundled in the wheel).
 
-:func:`frame_at` picks one frame; :class:`VideoReader` and :class:`VideoWriter` stream a whole
-video through a process frame by frame, with its audio copied, in bounded memory.
+:func:`frame_at` and :func:`frames_at` pick frames; :class:`VideoReader` and
+:class:`VideoWriter` stream a whole video through a process frame by frame, with its audio
+copied, in bounded memory.
 
 Bad input (not a video, no video stream, truncated, a frame beyond the pixel limit) raises
 ``InvalidArgument`` or ``ResourceExhausted`` naming the request field, never a crash.
@@ -39,6 +40,18 @@ def frame_at(data: bytes, seconds: float, field: str = "video") -> tuple[np.ndar
         InvalidArgument: the bytes are not a video, have no video stream or no decodable frame.
         ResourceExhausted: frames larger than ``MAX_PIXELS``.
     """
+    return next(frames_at(data, [seconds], field))
+
+
+def frames_at(
+    data: bytes, times: list[float], field: str = "video"
+) -> Iterator[tuple[np.ndarray, float]]:
+    """The decoded frames nearest to each of `times` (seconds from the start, in increasing
+    order), one seek each: what :func:`frame_at` returns, for several times in one pass.
+
+    Raises:
+        InvalidArgument, ResourceExhausted: as :func:`frame_at`.
+    """
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except (av.FFmpegError, ValueError, OSError) as err:
@@ -54,23 +67,24 @@ def frame_at(data: bytes, seconds: float, field: str = "video") -> tuple[np.ndar
                 subject=field,
             )
         start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
-        best, best_time = None, 0.0
-        try:
-            if seconds > 0 and stream.time_base:
-                container.seek(int((start + seconds) / stream.time_base), stream=stream)
-            for frame in container.decode(stream):
-                if frame.pts is None:
-                    continue
-                t = float(frame.pts * stream.time_base) - start
-                if best is not None and abs(t - seconds) > abs(best_time - seconds):
-                    break
-                best, best_time = frame, t
-        except av.FFmpegError as err:
+        for seconds in times:
+            best, best_time = None, 0.0
+            try:
+                if seconds > 0 and stream.time_base:
+                    container.seek(int((start + seconds) / stream.time_base), stream=stream)
+                for frame in container.decode(stream):
+                    if frame.pts is None:
+                        continue
+                    t = float(frame.pts * stream.time_base) - start
+                    if best is not None and abs(t - seconds) > abs(best_time - seconds):
+                        break
+                    best, best_time = frame, t
+            except av.FFmpegError as err:
+                if best is None:
+                    raise InvalidArgument.field(field, f"could not be decoded ({err})") from None
             if best is None:
-                raise InvalidArgument.field(field, f"could not be decoded ({err})") from None
-        if best is None:
-            raise InvalidArgument.field(field, "has no decodable frame")
-        return best.to_ndarray(format="rgb24"), max(0.0, best_time)
+                raise InvalidArgument.field(field, "has no decodable frame")
+            yield best.to_ndarray(format="rgb24"), max(0.0, best_time)
 
 
 CODECS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9"}

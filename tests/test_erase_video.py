@@ -289,3 +289,24 @@ def test_captions_are_found_tracked_and_erased(vision_editing, segmentation, chi
         )
         found += sum(r.box.y > 0.6 * 360 for r in again.regions)
     assert found == 0
+
+
+def test_a_graphic_logo_is_found_and_erased(vision_editing):
+    clip = make_clip(seed=10, size=(360, 640), frames=60, fps=30, pan=(2.5, 0.5), emblem=True)
+    data = encode(clip.frames, clip.fps)
+    reply = vision_editing.EraseVideo(
+        request(data, targets=[Target.ERASE_TARGET_LOGO], return_mask_video=True), timeout=600
+    )
+    out = frames_of(reply.video.inline)
+    masks = [f.rgb[..., 0] > 127 for f in frames_of(reply.mask_video.inline)]
+    assert np.mean([m[t].mean() for m, t in zip(masks, clip.logo, strict=True)]) >= 0.99
+    assert np.mean([m.mean() for m in masks]) < 0.02  # the logo, not the captions or the frame
+    truth = erase.grow(clip.logo[0], 2)
+    ours = np.mean([psnr(f.rgb, c, truth) for f, c in zip(out, clip.clean, strict=True)])
+    telea = np.mean(
+        [
+            psnr(inpaint.fill_telea(f.rgb, m), c, truth)
+            for f, m, c in zip(frames_of(data), masks, clip.clean, strict=True)
+        ]
+    )
+    assert ours >= telea + 3.0, (ours, telea)

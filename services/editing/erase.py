@@ -52,6 +52,13 @@ def box_mask(rects: Iterable[Rect], shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
+def fill_enclosed(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with the regions it encloses (not connected to the border) filled."""
+    outside = np.pad(~mask, 1, constant_values=True).astype(np.uint8)
+    cv2.floodFill(outside, None, (0, 0), 2)
+    return mask | (outside[1:-1, 1:-1] == 1)
+
+
 def grow(mask: np.ndarray, pixels: int) -> np.ndarray:
     """``mask`` dilated by a disc of radius ``pixels`` (>= 0)."""
     if pixels <= 0 or not mask.any():

@@ -14,7 +14,7 @@ import numpy as np
 from common import media, video
 from common.errors import FailedPrecondition, InvalidArgument, ServiceError
 from common.provider import CallContext, Provider, capability
-from services.editing import convert, erase, inpaint, text_track, video_fill
+from services.editing import convert, erase, inpaint, static_logo, text_track, video_fill
 from vipro.v1 import common_pb2, editing_pb2, segmentation_pb2, segmentation_pb2_grpc
 
 _FITS = {
@@ -262,6 +262,18 @@ def jpeg(rgb: np.ndarray) -> common_pb2.Image:
     return common_pb2.Image(inline=data.tobytes(), media_type="image/jpeg")
 
 
+def static_logos(data: bytes, info: video.VideoInfo, start: float, end: float) -> np.ndarray:
+    """``bool`` mask of the static logos (:mod:`static_logo`) over frames sampled evenly
+    between ``start`` and ``end`` seconds (the end of the video at most)."""
+    length = info.duration or (info.frames / info.fps if info.fps else 0.0)
+    stop = min(end, length)
+    times = [start] if stop <= start else list(np.linspace(start, stop, static_logo.SAMPLES, False))
+    edges = static_logo.EdgePersistence((info.height, info.width))
+    for rgb, _ in video.frames_at(data, times):
+        edges.add(rgb)
+    return static_logo.find_logos(edges.map())[0]
+
+
 class TextSampler:
     """Text boxes of sampled frames (segmentation.DetectText on one frame in
     :data:`text_track.DETECT_EVERY`). Caption-only jobs search the caption band, which shrinks
@@ -319,6 +331,9 @@ def erase_video(
         info = reader.info
         shape = (info.height, info.width)
         fixed = caller_mask(ctx, region, shape)
+        if editing_pb2.ERASE_TARGET_LOGO in targets:
+            grown = region.dilate_pixels or erase.DEFAULT_DILATE
+            fixed |= erase.grow(static_logos(data, info, start, end), grown)
         out_path = os.path.join(tmp, f"out.{encoding.container}")
         writer = video.VideoWriter(out_path, reader, encoding)
         masks = None

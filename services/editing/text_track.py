@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from services.editing import erase
@@ -38,7 +37,7 @@ def text_boxes(strokes: np.ndarray, rects: list[tuple[erase.Rect, str]]) -> list
         if not rect.empty and inside.any():
             # A detector may take a caption's outline for its ink: what the outline
             # encloses (the letters' fill) is text too.
-            found.append(TextBox(rect, fill_enclosed(inside), label))
+            found.append(TextBox(rect, erase.fill_enclosed(inside), label))
     return found
 
 
@@ -55,13 +54,6 @@ def glyph_mask(shape: tuple[int, int], boxes: list[TextBox], dilate: int) -> np.
         piece[r.y0 - y0 : r.y1 - y0, r.x0 - x0 : r.x1 - x0] = box.strokes
         mask[y0:y1, x0:x1] |= erase.grow(piece, grow)
     return mask
-
-
-def fill_enclosed(mask: np.ndarray) -> np.ndarray:
-    """``mask`` with the regions it encloses (not connected to the crop's border) filled."""
-    outside = np.pad(~mask, 1, constant_values=True).astype(np.uint8)
-    cv2.floodFill(outside, None, (0, 0), 2)
-    return mask | (outside[1:-1, 1:-1] == 1)
 
 
 def caption_band(boxes: list[list[TextBox]], shape: tuple[int, int]) -> tuple[int, int]:
