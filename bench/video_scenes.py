@@ -100,8 +100,6 @@ def make_clip(
     h, w = size
     big = scene(h + int(abs(pan[1]) * frames) + 8, w + int(abs(pan[0]) * frames) + 8, seed)
     texts = CHINESE_CAPTIONS if chinese and CJK_FONTS else CAPTIONS
-    font = _font(max(12, h // 12), chinese)
-    logo_font = ImageFont.load_default(size=max(10, h // 14))
     clean = np.empty((frames, h, w, 3), np.uint8)
     out = np.empty_like(clean)
     captions = np.zeros((frames, h, w), bool)
@@ -112,37 +110,51 @@ def make_clip(
         x, y = x0 + pan[0] * i, y0 + pan[1] * i
         shift = np.float32([[1, 0, -x], [0, 1, -y]])
         clean[i] = cv2.warpAffine(big, shift, (w, h), flags=cv2.INTER_LINEAR)
-        picture = Image.fromarray(clean[i])
         text = texts[int(i / (caption_seconds * fps)) % len(texts)]
-        draw = ImageDraw.Draw(picture)
-        width = draw.textlength(text, font=font)
-        draw.text(
-            ((w - width) / 2, h * 0.82),
-            text,
-            font=font,
-            fill=(255, 255, 255),
-            stroke_width=max(1, h // 120),
-            stroke_fill=(0, 0, 0),
+        out[i], captions[i], logos[i] = overlay(
+            clean[i], text, chinese, "emblem" if emblem else "text" if logo else ""
         )
-        framed = np.asarray(picture)
-        captions[i] = np.any(framed != clean[i], axis=2)
-        if logo:
-            layer = Image.new("L", (w, h), 0)
-            draw = ImageDraw.Draw(layer)
-            if emblem:
-                r = h // 16
-                cx, cy = w * 0.88, h * 0.1
-                draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=255, width=max(2, r // 5))
-                draw.polygon(
-                    [(cx, cy - r / 2), (cx + r / 2, cy + r / 3), (cx - r / 2, cy + r / 3)], 255
-                )
-            else:
-                draw.text((w * 0.8, h * 0.05), "TV8", font=logo_font, fill=255)
-            alpha = np.asarray(layer)[..., None] / 255.0 * 0.6
-            framed = (framed * (1 - alpha) + 255 * alpha).round().astype(np.uint8)
-            logos[i] = alpha[..., 0] > 0
-        out[i] = framed
     return Clip(clean, out, captions, logos, fps)
+
+
+def overlay(
+    picture: np.ndarray, caption: str, chinese: bool = False, logo: str = "text"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``picture`` (``uint8`` RGB) with ``caption`` drawn as a subtitle (white, black outline,
+    centred at 82 % of the height) and a 60 % opaque white logo in the top-right corner:
+    ``logo`` "text" (the letters TV8), "emblem" (a ring around a triangle) or "" (none).
+
+    Returns:
+        (the picture drawn on, ``bool`` caption pixels, ``bool`` logo pixels).
+    """
+    h, w = picture.shape[:2]
+    framed = Image.fromarray(picture)
+    font = _font(max(12, h // 12), chinese)
+    draw = ImageDraw.Draw(framed)
+    width = draw.textlength(caption, font=font)
+    draw.text(
+        ((w - width) / 2, h * 0.82),
+        caption,
+        font=font,
+        fill=(255, 255, 255),
+        stroke_width=max(1, h // 120),
+        stroke_fill=(0, 0, 0),
+    )
+    out = np.asarray(framed)
+    captions = np.any(out != picture, axis=2)
+    layer = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(layer)
+    if logo == "emblem":
+        r = h // 16
+        cx, cy = w * 0.88, h * 0.1
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=255, width=max(2, r // 5))
+        draw.polygon([(cx, cy - r / 2), (cx + r / 2, cy + r / 3), (cx - r / 2, cy + r / 3)], 255)
+    elif logo == "text":
+        font = ImageFont.load_default(size=max(10, h // 14))
+        draw.text((w * 0.8, h * 0.05), "TV8", font=font, fill=255)
+    alpha = np.asarray(layer)[..., None] / 255.0 * 0.6
+    out = (out * (1 - alpha) + 255 * alpha).round().astype(np.uint8)
+    return out, captions, alpha[..., 0] > 0
 
 
 def encode(

@@ -102,5 +102,10 @@ def test_caption_and_corner_placement():
     assert not erase.is_caption(erase.Rect(0, 620, 300, 670), shape)  # off-centre
     assert erase.in_corner(erase.Rect(1100, 20, 1260, 80), shape)
     assert not erase.in_corner(erase.Rect(600, 20, 700, 80), shape)
+    # A detector's padded box may reach past the corner area; its centre may not.
+    assert erase.near_corner(erase.Rect(1016, 20, 1160, 80), shape)
+    assert not erase.in_corner(erase.Rect(1016, 20, 1160, 80), shape)
+    assert not erase.near_corner(erase.Rect(600, 20, 700, 80), shape)
+    assert not erase.near_corner(erase.Rect(0, 600, 700, 700), shape)  # a long line
     grown = erase.grow(erase.box_mask([erase.Rect(10, 10, 11, 11)], (30, 30)), 3)
     assert grown[10, 13] and grown[7, 10] and not grown[13, 13] and not grown[10, 14]

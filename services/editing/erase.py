@@ -83,3 +83,15 @@ def in_corner(box: Rect, shape: tuple[int, int]) -> bool:
     left, right = box.x1 <= CORNER * w, box.x0 >= (1 - CORNER) * w
     top, bottom = box.y1 <= CORNER * h, box.y0 >= (1 - CORNER) * h
     return (left or right) and (top or bottom)
+
+
+def near_corner(box: Rect, shape: tuple[int, int]) -> bool:
+    """Whether a detected text line is a corner logo: its centre within :data:`CORNER` of a
+    frame corner and the line no larger than twice that in either direction (a detector's
+    box is padded around the glyphs, so it may reach past the corner area)."""
+    h, w = shape
+    centre_x, centre_y = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+    side = centre_x <= CORNER * w or centre_x >= (1 - CORNER) * w
+    end = centre_y <= CORNER * h or centre_y >= (1 - CORNER) * h
+    small = box.x1 - box.x0 <= 2 * CORNER * w and box.y1 - box.y0 <= 2 * CORNER * h
+    return side and end and small

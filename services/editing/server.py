@@ -69,7 +69,7 @@ def text_label(rect: erase.Rect, shape: tuple[int, int], wanted: set[int]) -> st
         if (
             target == editing_pb2.ERASE_TARGET_TEXT
             or (target == editing_pb2.ERASE_TARGET_SUBTITLE and erase.is_caption(rect, shape))
-            or (target == editing_pb2.ERASE_TARGET_LOGO and erase.in_corner(rect, shape))
+            or (target == editing_pb2.ERASE_TARGET_LOGO and erase.near_corner(rect, shape))
         ):
             return TEXT_TARGETS[target]
     return None
