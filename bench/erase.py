@@ -317,7 +317,7 @@ def video_rows(mesh: Served) -> list[list]:
 def pictures() -> dict[str, np.ndarray]:
     """Natural photographs from ../shared/data (alphamatting inputs and Set5), RGB."""
     paths = sorted((DATA / "alphamatting_lowres" / "input").glob("*.png"))[:10]
-    paths += sorted((DATA / "Set5").rglob("*.png"))[:5]
+    paths += sorted((DATA / "Set5" / "original_GT").glob("*.bmp"))
     return {p.stem: cv2.imread(str(p))[..., ::-1].copy() for p in paths}
 
 

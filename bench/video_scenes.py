@@ -157,6 +157,32 @@ def overlay(
     return out, captions, alpha[..., 0] > 0
 
 
+def walk(
+    clean: np.ndarray, sprite: np.ndarray, alpha: np.ndarray, step: float = 4.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``sprite`` (``uint8`` RGB, where ``alpha`` is true; no taller than the frames) pasted on
+    each of the ``clean`` frames, standing on their bottom edge and walking right ``step``
+    pixels per frame from a tenth of the width.
+
+    Returns:
+        (the frames, ``bool`` pasted pixels per frame).
+    """
+    frames = clean.copy()
+    pasted = np.zeros(clean.shape[:3], bool)
+    h, w = clean.shape[1:3]
+    sh, sw = alpha.shape
+    for i in range(len(frames)):
+        x = round(w / 10 + step * i)
+        visible = min(sw, w - x)
+        if visible <= 0:
+            continue
+        region = (slice(h - sh, h), slice(x, x + visible))
+        shown = alpha[:, :visible]
+        pasted[i][region] = shown
+        frames[i][region][shown] = sprite[:, :visible][shown]
+    return frames, pasted
+
+
 def encode(
     frames: np.ndarray,
     fps: float,

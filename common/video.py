@@ -24,6 +24,8 @@ from common.media import MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
+SEEK_AFTER = 4.0  # seconds ahead beyond which frames_at seeks rather than decodes through
+
 
 def frame_at(data: bytes, seconds: float, field: str = "video") -> tuple[np.ndarray, float]:
     """The decoded frame nearest to `seconds` from the start, as ``uint8`` RGB.
@@ -67,24 +69,31 @@ def frames_at(
                 subject=field,
             )
         start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        decoder, position = None, float("-inf")
+        pending: tuple[av.VideoFrame, float] | None = None  # decoded past the last time asked
         for seconds in times:
-            best, best_time = None, 0.0
-            try:
+            if decoder is None or seconds - position > SEEK_AFTER:
                 if seconds > 0 and stream.time_base:
                     container.seek(int((start + seconds) / stream.time_base), stream=stream)
-                for frame in container.decode(stream):
+                decoder, pending = container.decode(stream), None
+            best = pending
+            try:
+                for frame in decoder:
                     if frame.pts is None:
                         continue
-                    t = float(frame.pts * stream.time_base) - start
-                    if best is not None and abs(t - seconds) > abs(best_time - seconds):
+                    t = position = float(frame.pts * stream.time_base) - start
+                    if best is not None and abs(t - seconds) > abs(best[1] - seconds):
+                        pending = frame, t
                         break
-                    best, best_time = frame, t
+                    best = frame, t
+                else:
+                    pending = best  # the end: later times get the last frame
             except av.FFmpegError as err:
                 if best is None:
                     raise InvalidArgument.field(field, f"could not be decoded ({err})") from None
             if best is None:
                 raise InvalidArgument.field(field, "has no decodable frame")
-            yield best.to_ndarray(format="rgb24"), max(0.0, best_time)
+            yield best[0].to_ndarray(format="rgb24"), max(0.0, best[1])
 
 
 CODECS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9"}

@@ -14,7 +14,7 @@ import numpy as np
 from common import media, video
 from common.errors import FailedPrecondition, InvalidArgument, ServiceError
 from common.provider import CallContext, Provider, capability
-from services.editing import convert, erase, inpaint, static_logo, text_track, video_fill
+from services.editing import convert, erase, inpaint, static_logo, track, video_fill
 from vipro.v1 import common_pb2, editing_pb2, segmentation_pb2, segmentation_pb2_grpc
 
 _FITS = {
@@ -274,20 +274,40 @@ def static_logos(data: bytes, info: video.VideoInfo, start: float, end: float) -
     return static_logo.find_logos(edges.map())[0]
 
 
-class TextSampler:
-    """Text boxes of sampled frames (segmentation.DetectText on one frame in
-    :data:`text_track.DETECT_EVERY`). Caption-only jobs search the caption band, which shrinks
-    to where captions were seen and is widened again every tenth sample."""
+class Sampler:
+    """What to erase in sampled frames (one in :data:`track.DETECT_EVERY`): text lines by
+    segmentation.DetectText, people by segmentation.SegmentPerson. Caption-only jobs search
+    the caption band, which shrinks to where captions were seen and is widened again every
+    tenth sample.
 
-    def __init__(self, ctx: CallContext, wanted: set[int], shape: tuple[int, int]):
-        self.ctx, self.wanted, self.shape = ctx, wanted, shape
-        self.samples: list[list[text_track.TextBox]] = []
+    Args:
+        ctx: the call, for the detections' own calls.
+        wanted: the EraseTarget values asked for.
+        shape: frame (height, width).
+        dilate: the caller's ``dilate_pixels`` (0 for the defaults).
+    """
 
-    def detect(self, rgb: np.ndarray) -> list[text_track.TextBox]:
+    def __init__(self, ctx: CallContext, wanted: set[int], shape: tuple[int, int], dilate: int):
+        self.ctx, self.wanted, self.shape, self.dilate = ctx, wanted, shape, dilate
+        self.samples: list[list[track.Region]] = []
+
+    def detect(self, rgb: np.ndarray) -> list[track.Region]:
+        """Regions to erase in one sampled frame."""
+        found = []
+        if self.wanted & set(TEXT_TARGETS):
+            found += self._text(rgb)
+        if editing_pb2.ERASE_TARGET_PERSON in self.wanted:
+            mask, boxes = person_target(self.ctx, jpeg(rgb), self.shape)
+            rects = [erase.clip_box(b.x, b.y, b.width, b.height, self.shape) for b in boxes]
+            found += track.person_regions(mask, rects, self.dilate or erase.DEFAULT_DILATE)
+        self.samples.append(found)
+        return found
+
+    def _text(self, rgb: np.ndarray) -> list[track.Region]:
         top, bottom = 0, self.shape[0]
         if self.wanted == {editing_pb2.ERASE_TARGET_SUBTITLE}:
             recent = self.samples[-30:] if len(self.samples) % 10 else []
-            top, bottom = text_track.caption_band(recent, self.shape)
+            top, bottom = track.caption_band(recent, self.shape)
         crop = rgb[top:bottom]
         everything = {editing_pb2.ERASE_TARGET_TEXT}
         strokes, lines = detect_text(self.ctx, jpeg(crop), crop.shape[:2], everything)
@@ -296,12 +316,10 @@ class TextSampler:
         rects = []
         for r, _, _ in lines:
             placed = erase.Rect(r.x0, r.y0 + top, r.x1, r.y1 + top)
-            label = text_label(placed, self.shape, self.wanted)
+            label = text_label(placed, self.shape, self.wanted & set(TEXT_TARGETS))
             if label is not None:
                 rects.append((placed, label))
-        boxes = text_track.text_boxes(full, rects)
-        self.samples.append(boxes)
-        return boxes
+        return track.text_regions(full, rects, self.dilate or erase.TEXT_DILATE)
 
 
 @capability("editing.EraseVideo", version="1.0.0")
@@ -313,11 +331,6 @@ def erase_video(
     encoding = encoding_of(request.encoding)
     region = request.region
     targets = set(region.targets) - {editing_pb2.ERASE_TARGET_UNSPECIFIED}
-    if editing_pb2.ERASE_TARGET_PERSON in targets:
-        raise FailedPrecondition(
-            "erasing people from videos is not served yet; give their boxes or a mask",
-            [("TARGET", "ERASE_TARGET_PERSON")],
-        )
     if not (region.HasField("mask") or region.boxes or targets):
         raise InvalidArgument.field(
             "region", "names nothing to erase: give a mask, boxes or targets"
@@ -326,7 +339,6 @@ def erase_video(
     end = request.time_range.end_seconds or float("inf")
     if end <= start:
         raise InvalidArgument.field("time_range", "end_seconds must be after start_seconds")
-    text_dilate = region.dilate_pixels or erase.TEXT_DILATE
     with video.VideoReader(data, "video") as reader, tempfile.TemporaryDirectory() as tmp:
         info = reader.info
         shape = (info.height, info.width)
@@ -341,7 +353,7 @@ def erase_video(
             masks = video.VideoWriter(
                 os.path.join(tmp, f"mask.{encoding.container}"), reader, encoding
             )
-        sampler = TextSampler(ctx, targets & set(TEXT_TARGETS), shape) if targets else None
+        sampler = Sampler(ctx, targets, shape, region.dilate_pixels) if targets else None
         motion = video_fill.MotionEstimator()
         filler = video_fill.TemporalFiller(round(LOOKAHEAD_SECONDS * (info.fps or 25)))
         to_shot, shot, edited, count = np.eye(3), 0, 0, 0
@@ -349,7 +361,7 @@ def erase_video(
         # Frames up to a sampled frame wait for its detection, which runs in a worker while
         # the frames of the sample before are filled.
         waiting: deque[tuple[list[video.Frame], Future]] = deque()
-        previous: list[text_track.TextBox] = []
+        previous: list[track.Region] = []
 
         def emit(finished: list[video_fill.Slot]) -> None:
             nonlocal edited
@@ -362,12 +374,12 @@ def erase_video(
                     )
                 edited += int(slot.hole.any())
 
-        def release(frames: list[video.Frame], boxes: list[text_track.TextBox]) -> None:
+        def release(frames: list[video.Frame], boxes: list[track.Region]) -> None:
             nonlocal to_shot, shot
             for frame in frames:
                 hole = np.zeros(shape, bool)
                 if start <= frame.seconds < end:
-                    hole = fixed | text_track.glyph_mask(shape, boxes, text_dilate)
+                    hole = fixed | track.region_mask(shape, boxes)
                 step, cut = motion.update(frame.rgb, hole)
                 if cut and frame.index > 0:
                     shot, to_shot = shot + 1, np.eye(3)
@@ -391,7 +403,7 @@ def erase_video(
                 if sampler is None:
                     release(pending, [])
                     pending = []
-                elif frame.index % text_track.DETECT_EVERY == 0:
+                elif frame.index % track.DETECT_EVERY == 0:
                     waiting.append((pending, detector.submit(sampler.detect, frame.rgb)))
                     pending = []
                     while len(waiting) > 1:
