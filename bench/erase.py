@@ -37,7 +37,15 @@ import cv2
 import numpy as np
 
 from bench import report
-from bench.video_scenes import CAPTIONS, CHINESE_CAPTIONS, CJK_FONTS, encode, make_clip, overlay
+from bench.video_scenes import (
+    CAPTIONS,
+    CHINESE_CAPTIONS,
+    CJK_FONTS,
+    encode,
+    make_clip,
+    overlay,
+    walk,
+)
 from common.video import Encoding, VideoReader, VideoWriter
 from services.editing import erase, inpaint, video_fill
 from vipro.v1 import (
@@ -50,6 +58,7 @@ from vipro.v1 import (
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LOCAL = report.RESULTS / "local"
+ASTRONAUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "astronaut.png"
 
 
 def psnr(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
@@ -263,6 +272,8 @@ def video_rows(mesh: Served) -> list[list]:
         13, (720, 1280), 90, 30, (2.5, -0.5), emblem=True
     )
     inputs = {name: (encode(c.frames, c.fps, crf=16), c) for name, c in clips.items()}
+    person = walking_person(mesh)
+    inputs["360x640, walking person (PERSON target)"] = (encode(person.frames, 30, crf=16), person)
     real = DATA / "subtitle_video" / "test2.mp4"
     if real.exists():
         inputs["subtitle_video/test2.mp4 (real, 720p)"] = (real.read_bytes(), None)
@@ -270,6 +281,8 @@ def video_rows(mesh: Served) -> list[list]:
     for name, (data, clip) in inputs.items():
         logo = "logo" in name
         target = editing_pb2.ERASE_TARGET_LOGO if logo else editing_pb2.ERASE_TARGET_SUBTITLE
+        if clip is person:
+            target = editing_pb2.ERASE_TARGET_PERSON
         reply, seconds = mesh.erase_video(data, [target], masks=clip is not None)
         with VideoReader(reply.video.inline or data) as reader:
             out = [f.rgb for f in reader.frames()]
@@ -283,7 +296,7 @@ def video_rows(mesh: Served) -> list[list]:
         if clip is not None:
             with VideoReader(reply.mask_video.inline) as reader:
                 masks = [f.rgb[..., 0] > 127 for f in reader.frames()]
-            drawn = clip.logo if logo else clip.captions
+            drawn = clip.logo if logo else clip.captions if clip is not person else clip.people
             covered = 100 * np.mean([m[d].mean() for m, d in zip(masks, drawn, strict=True)])
             truth = [erase.grow(d, 2) for d in drawn]
             ours = np.mean([psnr(o, c, t) for o, c, t in zip(out, clip.clean, truth, strict=True)])
@@ -312,6 +325,34 @@ def video_rows(mesh: Served) -> list[list]:
             ]
         )
     return rows
+
+
+@dataclass
+class Walking:
+    """A person walking over a panning scene: frames, clean frames, person pixels."""
+
+    frames: np.ndarray
+    clean: np.ndarray
+    people: np.ndarray
+
+
+def walking_person(mesh: Served) -> Walking:
+    """The person of tests/data/astronaut.png, cut out by SegmentPerson, walking over a
+    360x640 panning scene for 60 frames."""
+    photo = cv2.imread(str(ASTRONAUT))[..., ::-1].copy()
+    data = cv2.imencode(".png", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))[1].tobytes()
+    cut = mesh.detector.SegmentPerson(
+        segmentation_pb2.SegmentPersonRequest(
+            image=common_pb2.Image(inline=data),
+            cutout=segmentation_pb2.CutoutOptions(forms=[segmentation_pb2.CUTOUT_FORM_MASK]),
+        ),
+        timeout=60,
+    )
+    mask = np.frombuffer(cut.cutout.mask.image.inline, np.uint8)
+    alpha = cv2.imdecode(mask, cv2.IMREAD_GRAYSCALE) > 127
+    clip = make_clip(15, (360, 640), 60, 30, (1.5, 0.0), logo=False)
+    frames, people = walk(clip.clean, photo[::2, ::2], alpha[::2, ::2])
+    return Walking(frames, clip.clean, people)
 
 
 def pictures() -> dict[str, np.ndarray]:
