@@ -268,6 +268,7 @@ def video_rows(mesh: Served) -> list[list]:
         clips["720p, Chinese captions"] = make_clip(
             12, (720, 1280), 90, 30, (-2.0, 1.0), chinese=True, logo=False
         )
+    clips["1080p, Latin captions"] = make_clip(16, (1080, 1920), 90, 30, (3.0, 1.0), logo=False)
     clips["720p, graphic logo (LOGO target)"] = make_clip(
         13, (720, 1280), 90, 30, (2.5, -0.5), emblem=True
     )

@@ -342,3 +342,19 @@ def test_a_walking_person_is_found_and_erased(vision_editing, segmentation):
         ]
     )
     assert ours >= telea + 3.0, (ours, telea)
+
+
+def test_logo_text_is_found_in_the_corners_of_a_still_shot(vision_editing):
+    # A still scene hides a static overlay among static edges; its letters are still text.
+    clip = make_clip(seed=13, size=(720, 1280), frames=12, fps=30, pan=(0.0, 0.0))
+    reply = vision_editing.EraseVideo(
+        request(
+            encode(clip.frames, clip.fps),
+            targets=[Target.ERASE_TARGET_LOGO],
+            return_mask_video=True,
+        ),
+        timeout=600,
+    )
+    masks = [f.rgb[..., 0] > 127 for f in frames_of(reply.mask_video.inline)]
+    assert np.mean([m[t].mean() for m, t in zip(masks, clip.logo, strict=True)]) >= 0.95
+    assert not any(m[c].any() for m, c in zip(masks, clip.captions, strict=True))

@@ -43,3 +43,19 @@ def test_a_person_is_grown_by_how_far_they_may_move():
     grown = track.region_mask(mask.shape, [person])
     assert grown[200, 180 + person.margin - 1] and not grown[200, 180 + person.margin + 1]
     assert track.person_regions(mask, [erase.Rect(0, 0, 50, 50)], 4) == []
+
+
+def test_corner_mosaic_maps_boxes_back_to_their_corner():
+    frame = np.zeros((400, 800, 3), np.uint8)
+    frame[10:30, 700:780] = 255  # a logo in the top-right corner
+    mosaic, tiles = track.corner_mosaic(frame)
+    th, tw = 100, 200  # a quarter of each side
+    assert mosaic.shape == (2 * th + track.TILE_GAP, 2 * tw + track.TILE_GAP, 3)
+    top_right = tiles[1]
+    assert top_right.source == erase.Rect(600, 0, 800, 100)
+    ys, xs = np.nonzero(mosaic[..., 0] == 255)
+    found = erase.Rect(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    assert [t.holds(found) for t in tiles] == [False, True, False, False]
+    assert top_right.to_frame(found) == erase.Rect(700, 10, 780, 30)
+    # A box reaching past its tile is clipped to it.
+    assert top_right.to_frame(erase.Rect(200, 0, 300, 40)) == erase.Rect(600, 0, 684, 40)

@@ -304,6 +304,8 @@ class Sampler:
         return found
 
     def _text(self, rgb: np.ndarray) -> list[track.Region]:
+        if self.wanted & set(TEXT_TARGETS) == {editing_pb2.ERASE_TARGET_LOGO}:
+            return self._corner_text(rgb)
         top, bottom = 0, self.shape[0]
         if self.wanted == {editing_pb2.ERASE_TARGET_SUBTITLE}:
             recent = self.samples[-30:] if len(self.samples) % 10 else []
@@ -319,6 +321,26 @@ class Sampler:
             label = text_label(placed, self.shape, self.wanted & set(TEXT_TARGETS))
             if label is not None:
                 rects.append((placed, label))
+        return track.text_regions(full, rects, self.dilate or erase.TEXT_DILATE)
+
+    def _corner_text(self, rgb: np.ndarray) -> list[track.Region]:
+        """Logo text, searched in the frame's corners only (:func:`track.corner_mosaic`)."""
+        mosaic, tiles = track.corner_mosaic(rgb)
+        everything = {editing_pb2.ERASE_TARGET_TEXT}
+        strokes, lines = detect_text(self.ctx, jpeg(mosaic), mosaic.shape[:2], everything)
+        full = np.zeros(self.shape, bool)
+        for tile in tiles:
+            s = tile.source
+            full[s.y0 : s.y1, s.x0 : s.x1] = strokes[
+                tile.y : tile.y + s.y1 - s.y0, tile.x : tile.x + s.x1 - s.x0
+            ]
+        rects = []
+        for r, _, _ in lines:
+            for tile in tiles:
+                if tile.holds(r):
+                    placed = tile.to_frame(r)
+                    if erase.near_corner(placed, self.shape) and not placed.empty:
+                        rects.append((placed, TEXT_TARGETS[editing_pb2.ERASE_TARGET_LOGO]))
         return track.text_regions(full, rects, self.dilate or erase.TEXT_DILATE)
 
 

@@ -18,6 +18,8 @@ from services.editing import erase
 
 DETECT_EVERY = 6  # frames between detections
 PERSON_MARGIN = 0.15  # a person moves at most this share of their height between samples
+CORNER_TILE = 0.25  # corner tiles searched for logo text, as a share of the frame's sides
+TILE_GAP = 16  # pixels of flat grey between tiles, so no detected line spans two of them
 
 
 @dataclass(frozen=True)
@@ -87,3 +89,52 @@ def caption_band(samples: list[list[Region]], shape: tuple[int, int]) -> tuple[i
     # At least a fifth of the frame: a detector needs context around a thin band.
     margin = max(max(r.y1 - r.y0 for r in seen), round(0.1 * h))
     return max(0, min(r.y0 for r in seen) - margin), min(h, max(r.y1 for r in seen) + margin)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A part of a frame placed in a mosaic: ``source`` in the frame, ``x``, ``y`` its
+    top-left corner in the mosaic."""
+
+    source: erase.Rect
+    x: int
+    y: int
+
+    def to_frame(self, box: erase.Rect) -> erase.Rect:
+        """``box`` (mosaic pixels) in the frame, clipped to the tile."""
+        dx, dy = self.source.x0 - self.x, self.source.y0 - self.y
+        s = self.source
+        return erase.Rect(
+            min(max(box.x0 + dx, s.x0), s.x1),
+            min(max(box.y0 + dy, s.y0), s.y1),
+            min(max(box.x1 + dx, s.x0), s.x1),
+            min(max(box.y1 + dy, s.y0), s.y1),
+        )
+
+    def holds(self, box: erase.Rect) -> bool:
+        """Whether the centre of ``box`` (mosaic pixels) is on this tile."""
+        cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+        w, h = self.source.x1 - self.source.x0, self.source.y1 - self.source.y0
+        return self.x <= cx < self.x + w and self.y <= cy < self.y + h
+
+
+def corner_mosaic(rgb: np.ndarray) -> tuple[np.ndarray, list[Tile]]:
+    """The four corners of a frame (:data:`CORNER_TILE` of each side) side by side in one
+    picture, :data:`TILE_GAP` grey pixels apart: a detector then reads a sixth of the frame
+    to find corner logos.
+
+    Returns:
+        (the mosaic, ``uint8`` RGB; its tiles).
+    """
+    h, w = rgb.shape[:2]
+    th, tw = max(1, round(CORNER_TILE * h)), max(1, round(CORNER_TILE * w))
+    mosaic = np.full((2 * th + TILE_GAP, 2 * tw + TILE_GAP, 3), 128, np.uint8)
+    tiles = []
+    for row, y0 in ((0, 0), (1, h - th)):
+        for col, x0 in ((0, 0), (1, w - tw)):
+            tile = Tile(
+                erase.Rect(x0, y0, x0 + tw, y0 + th), col * (tw + TILE_GAP), row * (th + TILE_GAP)
+            )
+            mosaic[tile.y : tile.y + th, tile.x : tile.x + tw] = rgb[y0 : y0 + th, x0 : x0 + tw]
+            tiles.append(tile)
+    return mosaic, tiles
