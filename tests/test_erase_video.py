@@ -75,6 +75,16 @@ def test_filling_from_other_frames_beats_spatial_fill_by_3_db():
     assert all((s.filled[~holes[s.tag]] == clip.frames[s.tag][~holes[s.tag]]).all() for s in done)
 
 
+def test_holes_far_apart_are_filled_in_separate_windows():
+    hole = np.zeros((360, 640), bool)
+    hole[300:320, 200:210] = hole[300:320, 215:225] = True  # two letters of a caption
+    hole[10:40, 600:630] = True  # a logo in the far corner
+    groups = video_fill.hole_groups(hole)
+    windows = sorted((rows.start, cols.start, rows.stop, cols.stop) for _, (rows, cols) in groups)
+    assert windows == [(8, 598, 42, 632), (298, 198, 322, 227)]
+    assert sum(int(part.sum()) for part, _ in groups) == int(hole.sum())
+
+
 def test_motion_is_measured_to_a_fraction_of_a_pixel():
     clip = make_clip(seed=2, pan=(-3.0, 1.0), frames=6, logo=False)
     motion = video_fill.MotionEstimator()

@@ -26,9 +26,17 @@ def test_persistence_keeps_the_kth_smallest_gradient():
         frame = np.zeros_like(step)
         frame[:, 4:] = level
         edges.add(frame)
-    # Sobel 3x3 across a step of ``level``: 4 x level at the two columns beside it.
-    assert edges.map()[4, 3] == pytest.approx(4 * 50)
-    assert edges.map()[4, 0] == 0
+    # Sobel 3x3 across a step of ``level``: 4 x level at the two columns beside it, all of it
+    # horizontal.
+    assert edges.map()[4, 3, 0] == 4 * 50 and edges.map()[4, 3, 1] == 0
+    assert not edges.map()[4, 0].any()
+
+
+def test_a_line_along_the_camera_motion_is_not_a_logo():
+    # Under a sideways pan a horizontal bar keeps its (vertical) gradient at the same pixels.
+    frames = make_clip(9, (360, 640), 60, 30, (2.5, 0.0), logo=False).frames.copy()
+    frames[:, 300:306, 20:110] = 255
+    assert logos(frames)[1] == []
 
 
 @pytest.mark.parametrize("emblem", [True, False], ids=["graphic", "text"])

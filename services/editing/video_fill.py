@@ -27,6 +27,7 @@ CUT_CORRELATION = 0.5  # grey histograms less correlated than this across a fram
 STILL_PIXELS = 0.3  # median motion under this (full-resolution pixels): the camera is still
 NEVER = np.iinfo(np.int32).max  # memory age of a pixel never seen
 SYNTHETIC = NEVER // 2  # memory age of a spatially filled pixel: any real view is preferred
+GROUP_JOIN = 0.03  # hole parts closer than this share of the frame width are filled together
 
 
 def _scale(s: float) -> np.ndarray:
@@ -137,14 +138,12 @@ def _warp_into(
 @dataclass
 class _Memory:
     """What the past shows, in the coordinates of the last finished frame: its output (real
-    pixels where it was visible, filled ones in its hole), and the age of the filled ones over
-    the hole's window (every other pixel was seen in that frame: age 0)."""
+    pixels where it was visible, filled ones in its hole) and the age of every pixel's value
+    (``int32``, 0 where it was visible; ``None`` when all of it was)."""
 
     frame: Slot
     pixels: np.ndarray
-    rows: slice
-    cols: slice
-    age: np.ndarray
+    age: np.ndarray | None
 
     def aligned(self, slot: Slot, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
         """(pixels, age) over ``slot``'s window ``rows`` x ``cols``, one frame older; age
@@ -155,15 +154,37 @@ class _Memory:
         to_here = np.linalg.inv(slot.to_shot) @ self.frame.to_shot
         pixels = _warp_into(self.pixels, to_here, rows, cols)
         age = np.zeros(size, np.int32)
-        if self.age.size:
-            # Outside its window the past frame was visible (age 0): the border value.
-            window = np.array([[1, 0, self.cols.start], [0, 1, self.rows.start], [0, 0, 1]], float)
-            age = _warp_into(self.age, to_here @ window, rows, cols, nearest=True)
+        if self.age is not None:
+            age = _warp_into(self.age, to_here, rows, cols, nearest=True)
         age = np.where(age < NEVER - 1, age + 1, age).astype(np.int32)
         h, w = self.pixels.shape[:2]
         inside = _warp_into(np.ones((h, w), np.uint8), to_here, rows, cols, nearest=True)
         age[inside == 0] = NEVER
         return pixels, age
+
+
+def hole_groups(
+    hole: np.ndarray, join: float = GROUP_JOIN
+) -> list[tuple[np.ndarray, tuple[slice, slice]]]:
+    """Parts of ``hole`` filled one window at a time: pieces closer than ``join`` of the frame
+    width (a caption's letters) form one group, distant ones (logos in two corners) do not.
+
+    Returns:
+        [(``bool`` pixels of the group over its window, (rows, cols) of the window)].
+    """
+    size = 2 * max(1, round(join * hole.shape[1])) + 1
+    joined = cv2.dilate(hole.astype(np.uint8), np.ones((size, size), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined)
+    groups = []
+    for label in range(1, count):
+        x, y, bw, bh, _ = stats[label]
+        part = np.zeros_like(hole)
+        part[y : y + bh, x : x + bw] = hole[y : y + bh, x : x + bw] & (
+            labels[y : y + bh, x : x + bw] == label
+        )
+        rows, cols = _bounds(part, 2)
+        groups.append((part[rows, cols], (rows, cols)))
+    return groups
 
 
 class TemporalFiller:
@@ -199,34 +220,53 @@ class TemporalFiller:
 
     def _finish(self) -> Slot:
         slot = self.buffer.popleft()
+        age = None
         if slot.hole.any():
-            slot.filled, rows, cols, age = self._fill(slot)
+            slot.filled, age = self._fill(slot)
         else:
-            slot.filled, rows, cols = slot.rgb, slice(0, 0), slice(0, 0)
-            age = np.zeros((0, 0), np.int32)
-        self.memory = _Memory(slot, slot.filled, rows, cols, age)
+            slot.filled = slot.rgb
+        self.memory = _Memory(slot, slot.filled, age)
         return slot
 
-    def _fill(self, slot: Slot) -> tuple[np.ndarray, slice, slice, np.ndarray]:
-        """The frame with its hole filled; the hole's window (rows, cols) and the memory age
-        of every pixel of the window once filled (0 where visible)."""
+    def _fill(self, slot: Slot) -> tuple[np.ndarray, np.ndarray]:
+        """The frame with its hole filled, and the memory age of every pixel's value once
+        filled (0 where visible)."""
         out = slot.rgb.copy()
-        rows, cols = _bounds(slot.hole, 2)
-        need = slot.hole[rows, cols].copy()
-        view = out[rows, cols]
-        size = need.shape
+        ages = np.zeros(slot.hole.shape, np.int32)
+        unseen = np.zeros(slot.hole.shape, bool)
+        for group, (rows, cols) in hole_groups(slot.hole):
+            need = group.copy()
+            self._fill_window(slot, need, out[rows, cols], ages[rows, cols], rows, cols)
+            unseen[rows, cols] |= need
+        if unseen.any():
+            out = self.spatial(out, unseen)
+        return out, ages
+
+    def _fill_window(
+        self,
+        slot: Slot,
+        need: np.ndarray,
+        view: np.ndarray,
+        ages: np.ndarray,
+        rows: slice,
+        cols: slice,
+    ) -> None:
+        """Fill the ``need`` pixels of ``view`` (``slot``'s output over the window ``rows`` x
+        ``cols``) from the memory and the look-ahead, recording each value's age in ``ages``;
+        ``need`` is left true where no frame shows the scene."""
         if self.memory is None:
+            size = need.shape
             memory, age = np.zeros((*size, 3), np.uint8), np.full(size, NEVER, np.int32)
         else:
             memory, age = self.memory.aligned(slot, rows, cols)
-        source = np.where(need, SYNTHETIC, 0).astype(np.int32)  # age each pixel ends with
+        ages[need] = SYNTHETIC
         future = [f for f in self.buffer if f.shot == slot.shot]
         back = np.linalg.inv(slot.to_shot)
         for distance, other in enumerate(future, start=1):
             seen = need & (age <= distance)
-            view[seen], source[seen], need[seen] = memory[seen], age[seen], False
+            view[seen], ages[seen], need[seen] = memory[seen], age[seen], False
             if not need.any():
-                break
+                return
             # Only what is still needed is warped: the box of ``need`` shrinks frame by frame.
             sub_rows, sub_cols = _bounds(need, 0)
             box = (
@@ -239,10 +279,4 @@ class TemporalFiller:
             view[sub_rows, sub_cols][visible] = pixels[..., :3][visible]
             wanted[visible] = False
         seen = need & (age < NEVER)
-        view[seen], source[seen], need[seen] = memory[seen], age[seen], False
-        out[rows, cols] = view
-        if need.any():
-            hole = np.zeros(slot.hole.shape, bool)
-            hole[rows, cols] = need
-            out = self.spatial(out, hole)
-        return out, rows, cols, source
+        view[seen], ages[seen], need[seen] = memory[seen], age[seen], False
