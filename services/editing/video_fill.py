@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import cv2
 import numpy as np
@@ -106,14 +105,6 @@ class Slot:
     tag: object = None
     filled: np.ndarray | None = field(default=None, repr=False)
 
-    @cached_property
-    def rgba(self) -> np.ndarray:
-        """The pixels with alpha 255 where visible and 0 in the hole: warped with them, an
-        alpha short of 255 marks a pixel touched by the hole or by the frame's edge."""
-        rgba = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2RGBA)
-        rgba[..., 3][self.hole] = 0
-        return rgba
-
 
 def _bounds(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
     ys, xs = np.nonzero(mask)
@@ -125,14 +116,19 @@ def _bounds(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
 
 
 def _warp_into(
-    image: np.ndarray, transform: np.ndarray, rows: slice, cols: slice, nearest: bool = False
+    image: np.ndarray,
+    transform: np.ndarray,
+    rows: slice,
+    cols: slice,
+    nearest: bool = False,
+    outside: int = 0,
 ) -> np.ndarray:
     """``image`` warped by ``transform`` (its coordinates -> the target frame's), sampled only
-    over the target window ``rows`` x ``cols``; 0 where the source does not reach."""
+    over the target window ``rows`` x ``cols``; ``outside`` where the source does not reach."""
     shift = np.array([[1, 0, -cols.start], [0, 1, -rows.start], [0, 0, 1]], float)
     size = (cols.stop - cols.start, rows.stop - rows.start)
     flags = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.warpPerspective(image, shift @ transform, size, flags=flags, borderValue=0)
+    return cv2.warpPerspective(image, shift @ transform, size, flags=flags, borderValue=outside)
 
 
 @dataclass
@@ -273,10 +269,13 @@ class TemporalFiller:
                 slice(rows.start + sub_rows.start, rows.start + sub_rows.stop),
                 slice(cols.start + sub_cols.start, cols.start + sub_cols.stop),
             )
-            pixels = _warp_into(other.rgba, back @ other.to_shot, *box)
+            transform = back @ other.to_shot
+            pixels = _warp_into(other.rgb, transform, *box)
+            # A bool array read as uint8 is 0/1 without a copy; beyond the frame is hidden.
+            hidden = _warp_into(other.hole.view(np.uint8), transform, *box, True, outside=1)
             wanted = need[sub_rows, sub_cols]
-            visible = wanted & (pixels[..., 3] == 255)
-            view[sub_rows, sub_cols][visible] = pixels[..., :3][visible]
+            visible = wanted & (hidden == 0)
+            view[sub_rows, sub_cols][visible] = pixels[visible]
             wanted[visible] = False
         seen = need & (age < NEVER)
         view[seen], ages[seen], need[seen] = memory[seen], age[seen], False
