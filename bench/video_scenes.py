@@ -99,21 +99,35 @@ def make_clip(
     """
     h, w = size
     big = scene(h + int(abs(pan[1]) * frames) + 8, w + int(abs(pan[0]) * frames) + 8, seed)
-    texts = CHINESE_CAPTIONS if chinese and CJK_FONTS else CAPTIONS
     clean = np.empty((frames, h, w, 3), np.uint8)
-    out = np.empty_like(clean)
-    captions = np.zeros((frames, h, w), bool)
-    logos = np.zeros((frames, h, w), bool)
     x0 = 4 if pan[0] >= 0 else big.shape[1] - w - 4
     y0 = 4 if pan[1] >= 0 else big.shape[0] - h - 4
     for i in range(frames):
         x, y = x0 + pan[0] * i, y0 + pan[1] * i
         shift = np.float32([[1, 0, -x], [0, 1, -y]])
         clean[i] = cv2.warpAffine(big, shift, (w, h), flags=cv2.INTER_LINEAR)
+    return captioned(
+        clean, fps, caption_seconds, chinese, "emblem" if emblem else "text" if logo else ""
+    )
+
+
+def captioned(
+    clean: np.ndarray,
+    fps: float,
+    caption_seconds: float = 1.0,
+    chinese: bool = False,
+    logo: str = "",
+) -> Clip:
+    """``clean`` frames (N x H x W x 3 ``uint8`` RGB, real footage or a :func:`scene`) with
+    captions changing every ``caption_seconds`` and a corner ``logo`` drawn by
+    :func:`overlay`."""
+    texts = CHINESE_CAPTIONS if chinese and CJK_FONTS else CAPTIONS
+    out = np.empty_like(clean)
+    captions = np.zeros(clean.shape[:3], bool)
+    logos = np.zeros(clean.shape[:3], bool)
+    for i in range(len(clean)):
         text = texts[int(i / (caption_seconds * fps)) % len(texts)]
-        out[i], captions[i], logos[i] = overlay(
-            clean[i], text, chinese, "emblem" if emblem else "text" if logo else ""
-        )
+        out[i], captions[i], logos[i] = overlay(clean[i], text, chinese, logo)
     return Clip(clean, out, captions, logos, fps)
 
 
