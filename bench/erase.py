@@ -94,11 +94,14 @@ def flicker(out: list[np.ndarray], clean: np.ndarray, holes: list[np.ndarray]) -
 def temporal(frames: np.ndarray, holes: list[np.ndarray], fps: float) -> list[np.ndarray]:
     motion = video_fill.MotionEstimator()
     filler = video_fill.TemporalFiller(round(fps))
-    to_shot, done = np.eye(3), []
+    to_shot, shot, done = np.eye(3), 0, []
     for i, (rgb, hole) in enumerate(zip(frames, holes, strict=True)):
         step, cut = motion.update(rgb, hole)
-        to_shot = np.eye(3) if cut else to_shot @ np.linalg.inv(step)
-        done += filler.push(video_fill.Slot(rgb, hole, to_shot.copy(), 0, i))
+        if cut and i > 0:
+            to_shot, shot = np.eye(3), shot + 1
+        else:
+            to_shot = to_shot @ np.linalg.inv(step)
+        done += filler.push(video_fill.Slot(rgb, hole, to_shot.copy(), shot, i))
     done += filler.flush()
     return [s.filled for s in done]
 
