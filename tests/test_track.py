@@ -28,6 +28,16 @@ def test_region_mask_grows_each_line_by_its_halo():
     assert mask[160, 100 + halo] and not mask[160, 100 + halo + 1]
 
 
+def test_a_letter_the_detector_box_cuts_is_kept_within_the_halo():
+    strokes = np.zeros((200, 300), bool)
+    strokes[150:170, 100:204] = True  # the last letter ends 4 px past the detector's box
+    strokes[150:170, 260:270] = True  # other ink, farther than the halo
+    (line,) = track.text_regions(strokes, [(erase.Rect(100, 145, 200, 175), "subtitle")], 1)
+    mask = track.region_mask((200, 300), [line])
+    halo = round(erase.HALO_FRACTION * 30) + 1  # 4 px for a 30 px line
+    assert mask[150:170, 100 : 204 + halo].all() and not mask[:, 230:].any()
+
+
 def test_caption_band_follows_the_captions_seen():
     assert track.caption_band([], (720, 1280)) == (432, 720)
     strokes = np.ones((40, 400), bool)

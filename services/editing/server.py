@@ -124,7 +124,8 @@ def text_targets(
         common_pb2.Box(x=r.x0, y=r.y0, width=r.x1 - r.x0, height=r.y1 - r.y0, label=label)
         for r, label, _ in lines
     ]
-    return erase.grow(strokes & erase.grow(selected > 0, 2), halo + extra), boxes
+    # A detector's polygon may cut the last letter's edge: strokes within the halo count.
+    return erase.grow(strokes & erase.grow(selected > 0, halo + extra), halo + extra), boxes
 
 
 def person_target(

@@ -39,14 +39,25 @@ def text_regions(
 ) -> list[Region]:
     """Text lines of one sampled frame with their strokes, from a detector's glyph-stroke
     mask, each with a margin of :data:`erase.HALO_FRACTION` of its height (outlines and
-    shadows) plus ``dilate`` pixels; lines with no stroke pixel are dropped."""
+    shadows) plus ``dilate`` pixels. A line's strokes are those within its box grown by that
+    margin (its region's ``rect``); lines with no stroke pixel are dropped."""
     found = []
     for rect, label in rects:
+        if rect.empty:
+            continue
+        halo = round(erase.HALO_FRACTION * (rect.y1 - rect.y0)) + dilate
+        # A detector's box may cut the last letter's edge: strokes within the halo count.
+        rect = erase.clip_box(
+            rect.x0 - halo,
+            rect.y0 - halo,
+            rect.x1 - rect.x0 + 2 * halo,
+            rect.y1 - rect.y0 + 2 * halo,
+            strokes.shape,
+        )
         inside = strokes[rect.y0 : rect.y1, rect.x0 : rect.x1]
-        if not rect.empty and inside.any():
+        if inside.any():
             # A detector may take a caption's outline for its ink: what the outline
             # encloses (the letters' fill) is text too.
-            halo = round(erase.HALO_FRACTION * (rect.y1 - rect.y0)) + dilate
             found.append(Region(rect, erase.fill_enclosed(inside), label, halo))
     return found
 
