@@ -9,6 +9,7 @@ The clean frames are the truth of what an eraser should restore; the overlay mas
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -198,18 +199,19 @@ def walk(
 
 
 def encode(
-    frames: np.ndarray,
+    frames: Sequence[np.ndarray],
     fps: float,
     audio: bool = False,
     crf: int = 12,
     times: list[float] | None = None,
 ) -> bytes:
-    """An MP4 (H.264, 4:2:0 or 4:4:4 for odd sizes) of ``frames``, optionally with a 440 Hz
-    AAC tone, optionally shown at irregular ``times`` (seconds; a variable frame rate)."""
+    """An MP4 (H.264, 4:2:0 or 4:4:4 for odd sizes) of ``frames`` (``uint8`` RGB), optionally
+    with a 440 Hz AAC tone, optionally shown at irregular ``times`` (seconds; a variable frame
+    rate)."""
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-        stream.height, stream.width = frames.shape[1:3]
+        stream.height, stream.width = frames[0].shape[:2]
         odd = stream.width % 2 or stream.height % 2
         stream.pix_fmt = "yuv444p" if odd else "yuv420p"
         stream.options = {"crf": str(crf), "preset": "veryfast"}
