@@ -7,6 +7,8 @@ PIP := $(BIN)/pip install -q -c constraints.txt
 STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/vipro/v1/*.proto)
 GEN_STAMP := protos/vipro/v1/.generated
+# The checkout's own mesh: `make demo/up/down/status` never use another folder's state.
+STATE := VIPRO_HOME=$(CURDIR)/.vipro
 
 .PHONY: venv protos models train-sr train-denoise sysdeps lint test demo up down status bench clean
 
@@ -62,16 +64,16 @@ test: venv sysdeps models
 	$(BIN)/python -m pytest -q
 
 demo: venv models
-	$(BIN)/python -m common.demo
+	$(STATE) $(BIN)/python -m common.demo
 
 up: venv
-	$(BIN)/vipro up
+	$(STATE) $(BIN)/vipro up
 
 down:
-	$(BIN)/vipro down
+	@if [ -x $(BIN)/vipro ]; then $(STATE) $(BIN)/vipro down; else echo "no .venv: nothing to stop"; fi
 
 status:
-	$(BIN)/vipro status
+	$(STATE) $(BIN)/vipro status
 
 bench: venv
 	$(BIN)/python -m bench

@@ -1,39 +1,54 @@
 """The `vipro` command: run a local mesh and call it.
 
-    vipro up | down | status          the local mesh (state in $VIPRO_HOME, default .vipro)
+    vipro up | down | status          the local mesh on this machine
     vipro caps [--family F]           the capability catalog
     vipro call editing.ConvertImage --json '{"width": 256}' --in image=photo.jpg --out out/
     vipro jobs submit|watch|get|cancel|list
     vipro produce general --material product=shoe.png --params '{"sizes": [...]}' --out out/
+    vipro models list|load|unload     models on the mesh's Triton
+
+Which mesh: the state folder is $VIPRO_HOME, else the nearest ``.vipro`` in the working
+directory or a parent, else ``~/.vipro`` (`common.mesh.find_home`); it holds the gateway's
+address and the local tenant's API key. VIPRO_GATEWAY and VIPRO_API_KEY (or --gateway,
+--api-key) point the CLI at any gateway instead.
 
 Request fields come from --json (protobuf JSON, field names as in the .proto); `--in
 field.path=FILE` uploads FILE as an asset and sets that field (an Image/Video/Audio/Mask).
-Outputs with inline bytes are written to --out and shown as file names.
+Media in replies are written to --out as ``<input name>.<response field><extension>``, the
+extension taken from the content; existing files are never replaced.
+
+Errors print one line (status, message, field violations) and exit 1; ``--debug`` anywhere on
+the command line (or VIPRO_DEBUG=1) shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import base64
+import difflib
 import json
+import os
 import re
+import socket
+import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import grpc
 import typer
 from google.protobuf import any_pb2, json_format, message_factory, symbol_database
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from common.client import AssetClient, connect
-from common.contracts import find_method, method_for
+from common.contracts import find_method, find_service, method_for
 from common.errors import ServiceError, decode_details
 from common.inference import Inference
-from common.mesh import FAMILIES, Mesh
+from common.mesh import DEFAULT_GATEWAY_PORT, FAMILIES, STATE_FOLDER, Mesh, find_home, user_home
+from common.outputs import OutputFolder, sniff_file
 from vipro.v1 import (
     gateway_pb2,
     gateway_pb2_grpc,
@@ -44,73 +59,151 @@ from vipro.v1 import (
     registry_pb2,
 )
 
-app = typer.Typer(help="ViPro: visual production platform.", no_args_is_help=True)
+app = typer.Typer(
+    help="ViPro: visual production platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # `main` prints one line per error
+)
 jobs_app = typer.Typer(help="Asynchronous capability calls.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+models_app = typer.Typer(help="Models on the mesh's Triton server.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 console = Console()
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
-Home = Annotated[Path, typer.Option(envvar="VIPRO_HOME", help="State folder of the local mesh.")]
+Home = Annotated[
+    Path | None,
+    typer.Option(
+        help="State folder of the mesh [default: $VIPRO_HOME, ./.vipro or a parent's, ~/.vipro]."
+    ),
+]
 Gateway = Annotated[str, typer.Option(envvar="VIPRO_GATEWAY", help="Gateway host:port.")]
 ApiKey = Annotated[str, typer.Option(envvar="VIPRO_API_KEY", help="Tenant API key.")]
 Inputs = Annotated[list[str], typer.Option("--in", help="field.path=FILE, uploaded as an asset.")]
 JsonBody = Annotated[str, typer.Option("--json", help="Request fields as protobuf JSON.")]
-OutDir = Annotated[Path, typer.Option("--out", help="Folder for binary outputs.")]
+OutDir = Annotated[Path, typer.Option("--out", help="Folder for media in the reply.")]
+TritonUrl = Annotated[str, typer.Option(envvar="VIPRO_TRITON", help="Triton gRPC host:port.")]
+MEDIA_TYPES = ("vipro.v1.Image", "vipro.v1.Video", "vipro.v1.Audio", "vipro.v1.Mask")
+
+
+class CliError(Exception):
+    """A mistake or missing piece the user can fix; printed as one line."""
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """ViPro: visual production platform."""
+
+
+def _home(home: Path | None) -> Path:
+    return home or find_home()
+
+
+def _where_looked() -> str:
+    if os.environ.get("VIPRO_HOME"):
+        return f"VIPRO_HOME={os.environ['VIPRO_HOME']}"
+    return f"{STATE_FOLDER} in {Path.cwd()} and its parents, then {user_home()}"
 
 
 class Session:
-    """Gateway address and key, from options or the local mesh's state."""
+    """The gateway and API key a command talks to, from options, environment or the mesh's
+    state folder. Use as a context manager: a gateway that does not answer becomes one
+    `CliError` naming its address.
 
-    def __init__(self, home: Path, gateway: str, api_key: str):
-        mesh = Mesh(home) if (home / "mesh.json").exists() else None
-        self.address = gateway or (mesh.gateway_address if mesh else "127.0.0.1:50051")
-        key_file = home / "api_key"
-        self.api_key = api_key or (key_file.read_text().strip() if key_file.exists() else "")
-        self.channel = connect(self.address, self.api_key)
+    Raises:
+        CliError: no API key anywhere.
+    """
+
+    def __init__(self, home: Path | None, gateway: str, api_key: str):
+        folder = _home(home)
+        mesh = Mesh(folder) if (folder / "mesh.json").exists() else None
+        self.address = gateway or (
+            mesh.gateway_address if mesh else f"127.0.0.1:{DEFAULT_GATEWAY_PORT}"
+        )
+        key_file = folder / "api_key"
+        if api_key:
+            self.key_source = "--api-key / VIPRO_API_KEY"
+        elif key_file.exists():
+            api_key, self.key_source = key_file.read_text().strip(), str(key_file)
+        else:
+            looked = f"looked in {folder}" if home else f"looked for {_where_looked()}"
+            raise CliError(
+                f"no API key: VIPRO_API_KEY is not set and no mesh state was found ({looked}); "
+                "start a mesh here with `vipro up`, set VIPRO_HOME to a mesh's state folder, "
+                "or set VIPRO_GATEWAY and VIPRO_API_KEY for a remote gateway"
+            )
+        self.channel = connect(self.address, api_key)
         self.assets = AssetClient(self.channel)
 
+    def __enter__(self) -> Session:
+        return self
 
-@contextmanager
-def rpc_errors() -> Iterator[None]:
-    """Print a failed call's status and details, then exit with status 1."""
+    def __exit__(self, kind, error, tb) -> None:
+        self.channel.close()
+        if not isinstance(error, grpc.RpcError):
+            return
+        code = error.code()
+        if code == grpc.StatusCode.UNAVAILABLE and not _reachable(self.address):
+            raise CliError(
+                f"no gateway answers at {self.address}: is the mesh running? `vipro status` "
+                "shows it and `vipro up` starts it; VIPRO_GATEWAY names another gateway"
+            ) from error
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            raise CliError(
+                f"UNAUTHENTICATED: {error.details()} (key from {self.key_source}, gateway "
+                f"{self.address})"
+            ) from error
+
+
+def _reachable(address: str) -> bool:
+    """Whether a TCP connection to host:port opens."""
+    host, _, port = address.rpartition(":")
     try:
-        yield
-    except grpc.RpcError as err:
-        console.print(f"[red]{err.code().name}[/red]: {err.details()}")
-        for detail in decode_details(err):
-            console.print(f"  {type(detail).__name__}: {json_format.MessageToDict(detail)}")
-        raise typer.Exit(1) from None
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=2):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 # Mesh ------------------------------------------------------------------------------------
 @app.command()
 def up(
-    home: Home = Path(".vipro"),
-    port: int = 50051,
+    home: Home = None,
+    port: int = DEFAULT_GATEWAY_PORT,
     metrics_port: int = 9400,
     families: Annotated[list[str] | None, typer.Option(help="Families to start.")] = None,
     triton: Annotated[bool, typer.Option(help="Start Triton with the model repository.")] = True,
 ) -> None:
     """Start Triton, the gateway and the services on this machine."""
-    mesh = Mesh(home, port, metrics_port)
-    with console.status("starting the mesh"):
+    folder = _home(home)
+    mesh = Mesh(folder, port, metrics_port)
+    with console.status(f"starting the mesh in {folder}"):
         mesh.up(tuple(families or FAMILIES), triton=triton)
-    status(home)
-    console.print(f"gateway [bold]{mesh.gateway_address}[/bold]; API key in {home / 'api_key'}")
+    status(folder)
+    console.print(f"gateway [bold]{mesh.gateway_address}[/bold]; API key in {folder / 'api_key'}")
 
 
 @app.command()
-def down(home: Home = Path(".vipro")) -> None:
+def down(home: Home = None) -> None:
     """Stop every process of the local mesh."""
-    mesh = Mesh(home)
-    mesh.down()
-    console.print("mesh stopped")
+    folder = _home(home)
+    Mesh(folder).down()
+    console.print(f"mesh in {folder} stopped")
 
 
 @app.command()
-def status(home: Home = Path(".vipro")) -> None:
+def status(home: Home = None) -> None:
     """Processes of the local mesh: pid, ports, alive, log."""
-    table = Table("process", "pid", "port", "metrics", "state", "log")
-    for info, alive in Mesh(home).status():
+    folder = _home(home)
+    processes = Mesh(folder).status()
+    if not processes:
+        console.print(f"no mesh running from {folder}; `vipro up` starts one")
+        return
+    table = Table("process", "pid", "port", "metrics", "state")
+    table.add_column("log", overflow="fold")
+    for info, alive in processes:
         state = "[green]running[/green]" if alive else "[red]dead[/red]"
         table.add_row(
             info.name, str(info.pid), str(info.port), str(info.metrics_port), state, info.log
@@ -119,49 +212,51 @@ def status(home: Home = Path(".vipro")) -> None:
 
 
 @app.command()
-def caps(
-    home: Home = Path(".vipro"), gateway: Gateway = "", api_key: ApiKey = "", family: str = ""
-) -> None:
+def caps(home: Home = None, gateway: Gateway = "", api_key: ApiKey = "", family: str = "") -> None:
     """The capability catalog: versions, stages and instances."""
-    session = Session(home, gateway, api_key)
-    stub = gateway_pb2_grpc.GatewayServiceStub(session.channel)
-    with rpc_errors():
+    with Session(home, gateway, api_key) as session:
+        stub = gateway_pb2_grpc.GatewayServiceStub(session.channel)
         reply = stub.ListCapabilities(
             gateway_pb2.ListCapabilitiesRequest(family=family), timeout=10
         )
-    table = Table("capability", "version", "stage", "instances", "default", "description")
+    names = [entry.name for entry in reply.capabilities] or ["capability"]
+    table = Table(expand=False)
+    # Names are what users copy: never cut; the description wraps, or goes when there is no room.
+    table.add_column("capability", no_wrap=True, min_width=max(map(len, names)))
+    for column in ("version", "stage", "instances", "default"):
+        table.add_column(column, no_wrap=True)
+    fixed = max(map(len, names)) + 40
+    show_description = console.width - fixed >= 20
+    if show_description:
+        table.add_column("description", ratio=1)
     for entry in reply.capabilities:
         for v in entry.versions:
             stage = registry_pb2.Stage.Name(v.stage).removeprefix("STAGE_").lower()
-            table.add_row(
+            row = [
                 entry.name,
                 v.version,
                 stage,
                 f"{v.healthy_instances}/{v.instances}",
                 "*" if v.is_default else "",
-                v.description,
-            )
+            ]
+            table.add_row(*row, *([v.description] if show_description else []))
     console.print(table)
 
 
 # Models ----------------------------------------------------------------------------------
-models_app = typer.Typer(help="Models on the mesh's Triton server.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
-TritonUrl = Annotated[str, typer.Option(envvar="VIPRO_TRITON", help="Triton gRPC host:port.")]
-
-
-def _inference(home: Path, triton: str) -> Inference:
-    address = triton or Mesh(home).triton_address
+def _inference(home: Path | None, triton: str) -> Inference:
+    address = triton or Mesh(_home(home)).triton_address
     if not address:
-        raise typer.BadParameter("no Triton in this mesh: start one with `vipro up` or --triton")
+        raise CliError(
+            f"no Triton in the mesh at {_home(home)}: start one with `vipro up`, or give --triton"
+        )
     return Inference(address)
 
 
 @models_app.command("list")
-def models_list(home: Home = Path(".vipro"), triton: TritonUrl = "") -> None:
+def models_list(home: Home = None, triton: TritonUrl = "") -> None:
     """Models, versions and readiness, from Triton's repository index."""
-    with service_errors():
-        entries = _inference(home, triton).models()
+    entries = _inference(home, triton).models()
     table = Table("model", "version", "state", "reason")
     for entry in entries:
         style = "green" if entry["state"] == "READY" else "yellow"
@@ -172,77 +267,145 @@ def models_list(home: Home = Path(".vipro"), triton: TritonUrl = "") -> None:
 
 
 @models_app.command("load")
-def models_load(name: str, home: Home = Path(".vipro"), triton: TritonUrl = "") -> None:
+def models_load(name: str, home: Home = None, triton: TritonUrl = "") -> None:
     """Load (or reload) a model."""
-    with service_errors():
-        _inference(home, triton).load(name)
+    _inference(home, triton).load(name)
     console.print(f"{name} loaded")
 
 
 @models_app.command("unload")
-def models_unload(name: str, home: Home = Path(".vipro"), triton: TritonUrl = "") -> None:
+def models_unload(name: str, home: Home = None, triton: TritonUrl = "") -> None:
     """Unload a model."""
-    with service_errors():
-        _inference(home, triton).unload(name)
+    _inference(home, triton).unload(name)
     console.print(f"{name} unloaded")
 
 
-@contextmanager
-def service_errors() -> Iterator[None]:
-    """Print a ServiceError's status and exit with status 1."""
-    try:
-        yield
-    except ServiceError as err:
-        console.print(f"[red]{err.code.name}[/red]: {err.message}")
-        raise typer.Exit(1) from None
-
-
 # Requests --------------------------------------------------------------------------------
-def build_request(session: Session, method: str, body: str, inputs: list[str]):
-    """A request message of `method` from JSON and --in uploads."""
-    md = find_method(method)
+def _method(capability: str):
+    """The contract of `capability` ("family.Rpc" or "/pkg.Service/Rpc").
+
+    Raises:
+        CliError: no contract defines it (close names are suggested).
+    """
+    try:
+        md = find_method(method_for(capability))
+    except ValueError as err:
+        raise CliError(str(err)) from None
     if md is None:
-        raise typer.BadParameter(f"no contract defines {method}")
-    data = json.loads(body) if body else {}
+        known = []
+        for family in FAMILIES:
+            service = find_service(f"vipro.v1.{family.capitalize()}Service")
+            known += [f"{family}.{name}" for name in service.methods_by_name]
+        close = difflib.get_close_matches(capability, known, n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else "`vipro caps` lists them"
+        raise CliError(f"no contract defines {capability}; {hint}")
+    return md
+
+
+def _check_fields(descriptor: Descriptor, data: object, where: str) -> None:
+    """Raise CliError naming the first key of `data` that `descriptor` has no field for."""
+    if not isinstance(data, dict) or descriptor.full_name.startswith("google.protobuf."):
+        return
+    for key, value in data.items():
+        field = descriptor.fields_by_name.get(key) or next(
+            (f for f in descriptor.fields if f.json_name == key), None
+        )
+        if field is None:
+            valid = ", ".join(f.name for f in descriptor.fields)
+            raise CliError(
+                f'--json: {where or descriptor.name} has no field "{key}"; its fields: {valid}'
+            )
+        if field.message_type is None or field.message_type.GetOptions().map_entry:
+            continue
+        path = f"{where}.{key}" if where else key
+        items = value if field.label == FieldDescriptor.LABEL_REPEATED else [value]
+        for item in items if isinstance(items, list) else []:
+            _check_fields(field.message_type, item, path)
+
+
+def _field_type(descriptor: Descriptor, path: str) -> str:
+    """Full message name of the field at dotted `path`.
+
+    Raises:
+        CliError: no such field.
+    """
+    for name in path.split("."):
+        field = descriptor.fields_by_name.get(name)
+        if field is None:
+            takes_file = [
+                f.name
+                for f in descriptor.fields
+                if f.message_type and f.message_type.full_name in MEDIA_TYPES
+            ]
+            raise CliError(
+                f"--in {path}=...: {descriptor.name} has no field {name!r}; fields that take a "
+                f"file: {', '.join(takes_file) or 'none'}"
+            )
+        descriptor = field.message_type
+    return descriptor.full_name if descriptor else ""
+
+
+def build_request(session: Session, method_descriptor, body: str, inputs: list[str]):
+    """A request message from --json and --in uploads.
+
+    Raises:
+        CliError: invalid JSON, an unknown field, a missing file.
+    """
+    request_type = method_descriptor.input_type
+    try:
+        data = json.loads(body) if body else {}
+    except json.JSONDecodeError as err:
+        raise CliError(f"--json is not valid JSON: {err}") from None
+    _check_fields(request_type, data, "")
     for spec in inputs:
         path_text, _, file_name = spec.partition("=")
-        info = session.assets.upload(Path(file_name))
+        if not file_name:
+            raise CliError(f"--in {spec}: expected field.path=FILE")
+        kind = _field_type(request_type, path_text)
+        if kind not in MEDIA_TYPES:
+            raise CliError(f"--in {spec}: {path_text} is a {kind or 'scalar'}, not a media field")
+        file = Path(file_name)
+        if not file.is_file():
+            raise CliError(f"--in {spec}: no such file {file}")
+        info = session.assets.upload(file, media_type=sniff_file(file)[0])
         target = data
         *parents, last = path_text.split(".")
         for key in parents:
             target = target.setdefault(key, {})
         reference = {"asset_id": info.asset_id, "media_type": info.media_type}
-        field = _field_type(md.input_type, path_text)
-        target[last] = {"image": reference} if field == "vipro.v1.Mask" else reference
-    request = message_factory.GetMessageClass(md.input_type)()
-    json_format.ParseDict(data, request)
+        target[last] = {"image": reference} if kind == "vipro.v1.Mask" else reference
+    request = message_factory.GetMessageClass(request_type)()
+    try:
+        json_format.ParseDict(data, request)
+    except json_format.ParseError as err:
+        raise CliError(f"--json: {str(err).splitlines()[0]}") from None
     return request
 
 
-def _field_type(descriptor, path: str) -> str:
-    for name in path.split("."):
-        field = descriptor.fields_by_name[name]
-        descriptor = field.message_type
-    return descriptor.full_name if descriptor else ""
+def _input_stem(inputs: list[str]) -> str:
+    """Name outputs after the first input file ("photo" for image=photo.jpg)."""
+    return Path(inputs[0].partition("=")[2]).stem if inputs else ""
 
 
-def save_outputs(value, out: Path, session: Session, prefix: str = "out"):
-    """Replace inline bytes (and asset ids) in a JSON-ready dict by files written to `out`."""
+def save_outputs(value, folder: OutputFolder, session: Session, stem: str, path: str = ""):
+    """Write the media in a JSON-ready reply to `folder`; returns the reply with each medium's
+    bytes replaced by ``saved_to``. Files are named ``<stem>.<field path><ext>``."""
     if isinstance(value, dict):
-        if "inline" in value and isinstance(value["inline"], str):
-            out.mkdir(parents=True, exist_ok=True)
-            suffix = _suffix(value.get("media_type", ""))
-            path = out / f"{prefix}{suffix}"
-            path.write_bytes(base64.b64decode(value["inline"]))
-            return {**value, "inline": f"<{len(path.read_bytes())} bytes> -> {path}"}
-        if "asset_id" in value and isinstance(value["asset_id"], str) and value["asset_id"]:
-            out.mkdir(parents=True, exist_ok=True)
-            path = out / f"{prefix}{_suffix(value.get('media_type', ''))}"
-            session.assets.download_to(value["asset_id"], path)
-            return {**value, "saved_to": str(path)}
-        return {k: save_outputs(v, out, session, f"{prefix}-{k}") for k, v in value.items()}
+        name = ".".join(p for p in (stem, path) if p) or "output"
+        if isinstance(value.get("inline"), str):
+            written = folder.write_bytes(_safe_name(name), base64.b64decode(value["inline"]))
+            return {**{k: v for k, v in value.items() if k != "inline"}, "saved_to": str(written)}
+        if isinstance(value.get("asset_id"), str) and value["asset_id"]:
+            written = folder.write_with(
+                _safe_name(name), lambda p: session.assets.download_to(value["asset_id"], p)
+            )
+            return {**value, "saved_to": str(written)}
+        return {
+            k: save_outputs(v, folder, session, stem, f"{path}.{k}" if path else k)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [save_outputs(v, out, session, f"{prefix}-{i}") for i, v in enumerate(value)]
+        return [save_outputs(v, folder, session, stem, f"{path}.{i}") for i, v in enumerate(value)]
     return value
 
 
@@ -252,13 +415,12 @@ def _safe_name(name: str) -> str:
     return cleaned or "output"
 
 
-def _suffix(media_type: str) -> str:
-    return {
-        "image/png": ".png",
-        "image/jpeg": ".jpg",
-        "image/webp": ".webp",
-        "video/mp4": ".mp4",
-    }.get(media_type, ".bin")
+def _show_reply(reply, out: Path, session: Session, stem: str) -> None:
+    folder = OutputFolder(out)
+    data = json_format.MessageToDict(reply, preserving_proto_field_name=True)
+    console.print_json(data=save_outputs(data, folder, session, stem))
+    for path in folder.written:
+        errors.print(f"wrote {path}")
 
 
 @app.command()
@@ -270,28 +432,24 @@ def call(
     version: str = "",
     stage: str = "",
     timeout: float = 300.0,
-    home: Home = Path(".vipro"),
+    home: Home = None,
     gateway: Gateway = "",
     api_key: ApiKey = "",
 ) -> None:
     """Call a capability once, e.g. `vipro call editing.ConvertImage --in image=a.png`."""
-    session = Session(home, gateway, api_key)
-    method = method_for(capability)
-    request = build_request(session, method, body, inputs)
-    md = find_method(method)
-    response_cls = message_factory.GetMessageClass(md.output_type)
-    stub = session.channel.unary_unary(
-        method,
-        request_serializer=type(request).SerializeToString,
-        response_deserializer=response_cls.FromString,
-    )
-    metadata = tuple((k, v) for k, v in (("vipro-version", version), ("vipro-stage", stage)) if v)
-    with rpc_errors():
+    md = _method(capability)
+    with Session(home, gateway, api_key) as session:
+        request = build_request(session, md, body, inputs)
+        stub = session.channel.unary_unary(
+            method_for(capability),
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=message_factory.GetMessageClass(md.output_type).FromString,
+        )
+        metadata = tuple(
+            (k, v) for k, v in (("vipro-version", version), ("vipro-stage", stage)) if v
+        )
         reply = stub(request, timeout=timeout, metadata=metadata)
-    shown = save_outputs(
-        json_format.MessageToDict(reply, preserving_proto_field_name=True), out, session
-    )
-    console.print_json(data=shown)
+        _show_reply(reply, out, session, _input_stem(inputs) or md.name)
 
 
 # Jobs ------------------------------------------------------------------------------------
@@ -327,55 +485,49 @@ def jobs_submit(
     inputs: Inputs = [],  # noqa: B006
     watch: bool = False,
     out: OutDir = Path("vipro-out"),
-    home: Home = Path(".vipro"),
+    home: Home = None,
     gateway: Gateway = "",
     api_key: ApiKey = "",
 ) -> None:
     """Submit a capability call as a job; --watch follows it to the end."""
-    session = Session(home, gateway, api_key)
-    method = method_for(capability)
-    packed = any_pb2.Any()
-    packed.Pack(build_request(session, method, body, inputs))
-    with rpc_errors():
+    md = _method(capability)
+    with Session(home, gateway, api_key) as session:
+        packed = any_pb2.Any()
+        packed.Pack(build_request(session, md, body, inputs))
         job = (
             _jobs(session)
-            .SubmitJob(jobs_pb2.SubmitJobRequest(method=method, request=packed), timeout=30)
+            .SubmitJob(
+                jobs_pb2.SubmitJobRequest(method=method_for(capability), request=packed),
+                timeout=30,
+            )
             .job
         )
-    console.print(f"job [bold]{job.job_id}[/bold] {_state(job)}")
-    if watch:
-        _show_job(session, _watch(session, job.job_id), out)
+        console.print(f"job [bold]{job.job_id}[/bold] {_state(job)}")
+        if watch:
+            _show_job(session, _watch(session, job.job_id), out, _input_stem(inputs))
 
 
-def _show_job(session: Session, job: jobs_pb2.Job, out: Path) -> None:
+def _show_job(session: Session, job: jobs_pb2.Job, out: Path, stem: str = "") -> None:
     console.print(f"job {job.job_id}: [bold]{_state(job)}[/bold] after {job.attempts} attempt(s)")
     if job.HasField("error"):
-        console.print(
-            f"[red]{grpc.StatusCode(_code(job.error.code)).name}[/red] {job.error.message}"
-        )
+        code = next(c for c in grpc.StatusCode if c.value[0] == job.error.code)
+        console.print(f"[red]{code.name}[/red] {job.error.message}")
     if job.HasField("result"):
-        cls = symbol_database.Default().GetSymbol(job.result.TypeName())
-        reply = cls()
+        reply = symbol_database.Default().GetSymbol(job.result.TypeName())()
         job.result.Unpack(reply)
-        data = json_format.MessageToDict(reply, preserving_proto_field_name=True)
-        console.print_json(data=save_outputs(data, out, session, job.job_id[:12]))
-
-
-def _code(number: int):
-    return next(c for c in grpc.StatusCode if c.value[0] == number)
+        _show_reply(reply, out, session, stem or f"job-{job.job_id[:12]}")
 
 
 @jobs_app.command("watch")
 def jobs_watch(
     job_id: str,
     out: OutDir = Path("vipro-out"),
-    home: Home = Path(".vipro"),
+    home: Home = None,
     gateway: Gateway = "",
     api_key: ApiKey = "",
 ) -> None:
     """Follow a job with a progress bar until it ends."""
-    session = Session(home, gateway, api_key)
-    with rpc_errors():
+    with Session(home, gateway, api_key) as session:
         _show_job(session, _watch(session, job_id), out)
 
 
@@ -383,23 +535,22 @@ def jobs_watch(
 def jobs_get(
     job_id: str,
     out: OutDir = Path("vipro-out"),
-    home: Home = Path(".vipro"),
+    home: Home = None,
     gateway: Gateway = "",
     api_key: ApiKey = "",
 ) -> None:
     """Show a job and its result."""
-    session = Session(home, gateway, api_key)
-    with rpc_errors():
-        _show_job(session, _jobs(session).GetJob(jobs_pb2.GetJobRequest(job_id=job_id)).job, out)
+    with Session(home, gateway, api_key) as session:
+        job = _jobs(session).GetJob(jobs_pb2.GetJobRequest(job_id=job_id)).job
+        _show_job(session, job, out)
 
 
 @jobs_app.command("cancel")
 def jobs_cancel(
-    job_id: str, home: Home = Path(".vipro"), gateway: Gateway = "", api_key: ApiKey = ""
+    job_id: str, home: Home = None, gateway: Gateway = "", api_key: ApiKey = ""
 ) -> None:
     """Cancel a queued or running job."""
-    session = Session(home, gateway, api_key)
-    with rpc_errors():
+    with Session(home, gateway, api_key) as session:
         job = _jobs(session).CancelJob(jobs_pb2.CancelJobRequest(job_id=job_id)).job
     console.print(f"job {job.job_id}: {_state(job)}")
 
@@ -407,14 +558,13 @@ def jobs_cancel(
 @jobs_app.command("list")
 def jobs_list(
     state: str = "",
-    home: Home = Path(".vipro"),
+    home: Home = None,
     gateway: Gateway = "",
     api_key: ApiKey = "",
 ) -> None:
     """The tenant's jobs, newest first."""
-    session = Session(home, gateway, api_key)
-    wanted = jobs_pb2.JobState.Value(f"JOB_STATE_{state.upper()}") if state else 0
-    with rpc_errors():
+    wanted = _enum(jobs_pb2.JobState, "JOB_STATE_", state, "--state") if state else 0
+    with Session(home, gateway, api_key) as session:
         reply = _jobs(session).ListJobs(jobs_pb2.ListJobsRequest(state=wanted))
     table = Table("job", "method", "state", "progress", "attempts", "created")
     for job in reply.jobs:
@@ -429,6 +579,23 @@ def jobs_list(
     console.print(table)
 
 
+def _enum(enum, prefix: str, name: str, option: str) -> int:
+    """The value of `prefix + name.upper()` in a protobuf enum.
+
+    Raises:
+        CliError: no such value (the valid names are listed).
+    """
+    try:
+        return enum.Value(f"{prefix}{name.upper()}")
+    except ValueError:
+        valid = [
+            n.removeprefix(prefix).lower()
+            for n in enum.DESCRIPTOR.values_by_name
+            if not n.endswith("UNSPECIFIED")
+        ]
+        raise CliError(f"{option} {name!r} is not one of: {', '.join(valid)}") from None
+
+
 # Productions -----------------------------------------------------------------------------
 @app.command()
 def produce(
@@ -440,43 +607,101 @@ def produce(
     recipe: str = "",
     out: OutDir = Path("vipro-out"),
     timeout: float = 600.0,
-    home: Home = Path(".vipro"),
+    home: Home = None,
     gateway: Gateway = "",
     api_key: ApiKey = "",
 ) -> None:
     """Run a production: `vipro produce general --material shoe=shoe.png`."""
-    session = Session(home, gateway, api_key)
-    request = production_pb2.ProduceRequest(
-        type=production_pb2.ProductionType.Value(f"PRODUCTION_TYPE_{production_type.upper()}"),
-        recipe=recipe,
-    )
-    if params:
-        request.params.update(json.loads(params))
-    for spec in materials:
-        name, _, rest = spec.partition("=")
-        file_name, _, role = rest.partition(":")
-        info = session.assets.upload(Path(file_name))
-        material = request.materials.add(name=name, role=role or name)
-        if info.media_type.startswith("video/") or file_name.endswith((".mp4", ".mov", ".mkv")):
-            material.video.asset_id = info.asset_id
-        else:
-            material.image.asset_id = info.asset_id
-    stub = production_pb2_grpc.ProductionServiceStub(session.channel)
-    t0 = time.perf_counter()
-    with rpc_errors():
+    kind = _enum(production_pb2.ProductionType, "PRODUCTION_TYPE_", production_type, "type")
+    request = production_pb2.ProduceRequest(type=kind, recipe=recipe)
+    try:
+        request.params.update(json.loads(params) if params else {})
+    except (json.JSONDecodeError, AttributeError) as err:
+        raise CliError(f"--params must be a JSON object: {err}") from None
+    with Session(home, gateway, api_key) as session:
+        for spec in materials:
+            name, _, rest = spec.partition("=")
+            file_name, _, role = rest.partition(":")
+            file = Path(file_name)
+            if not file.is_file():
+                raise CliError(f"--material {spec}: no such file {file}")
+            media_type = sniff_file(file)[0]
+            info = session.assets.upload(file, media_type=media_type)
+            material = request.materials.add(name=name, role=role or name)
+            medium = material.video if media_type.startswith("video/") else material.image
+            medium.asset_id = info.asset_id
+        stub = production_pb2_grpc.ProductionServiceStub(session.channel)
+        t0 = time.perf_counter()
         reply = stub.Produce(request, timeout=timeout)
-    out.mkdir(parents=True, exist_ok=True)
-    for material in reply.materials:
-        if material.WhichOneof("content") == "image":
-            image = material.image
-            path = out / f"{_safe_name(material.name)}{_suffix(image.media_type)}"
-            if image.WhichOneof("source") == "inline":
-                path.write_bytes(image.inline)
+        folder = OutputFolder(out)
+        for material in reply.materials:
+            kind_name = material.WhichOneof("content")
+            if kind_name not in ("image", "video", "audio"):
+                continue
+            medium = getattr(material, kind_name)
+            stem = _safe_name(material.name)
+            if medium.WhichOneof("source") == "inline":
+                path = folder.write_bytes(stem, medium.inline)
             else:
-                session.assets.download_to(image.asset_id, path)
+                path = folder.write_with(
+                    stem, lambda p, m=medium: session.assets.download_to(m.asset_id, p)
+                )
             console.print(f"{material.name}: {path}")
     case = reply.case
     console.print(
         f"case {case.case_id}: recipe {case.recipe}, {len(case.steps)} calls, "
         f"{(time.perf_counter() - t0) * 1000:.0f} ms"
     )
+
+
+# Entry point -----------------------------------------------------------------------------
+def describe(error: BaseException) -> str:
+    """One line for a failed command: status, message and the details that say what to fix."""
+    if isinstance(error, CliError):
+        return str(error)
+    if isinstance(error, grpc.RpcError):
+        parts = [f"{error.code().name}: {error.details()}"]
+        for detail in decode_details(error):
+            parts += _detail_lines(detail)
+        return "; ".join(parts)
+    if isinstance(error, ServiceError):
+        return f"{error.code.name}: {error.message}"
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.strerror}: {error.filename}"
+    return f"{type(error).__name__}: {error} (run with --debug for the traceback)"
+
+
+def _detail_lines(detail) -> list[str]:
+    kind = type(detail).__name__
+    if kind == "BadRequest":
+        return [f"{v.field}: {v.description}" for v in detail.field_violations]
+    if kind == "QuotaFailure":
+        return [f"quota {v.subject}: {v.description}" for v in detail.violations]
+    if kind == "PreconditionFailure":
+        return [f"{v.type} {v.subject}: {v.description}" for v in detail.violations]
+    if kind == "RetryInfo":
+        return [f"retry after {detail.retry_delay.ToTimedelta().total_seconds():g} s"]
+    if kind == "ResourceInfo":
+        return [f"{detail.resource_type} {detail.resource_name}: {detail.description}".strip()]
+    return []
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `vipro` executable: run a command, print one line per error, exit 1 on failure."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("VIPRO_DEBUG", "") not in ("", "0")
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="vipro")
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        sys.exit(130)
+    except Exception as error:
+        if debug:
+            raise
+        errors.print(Text.assemble(("error", "red"), ": ", describe(error).replace("\n", " ")))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

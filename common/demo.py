@@ -1,20 +1,29 @@
-"""`make demo`: start the local mesh and run real productions end to end.
+"""`make demo`: start the local mesh, run real productions end to end, check what they made.
 
-It starts Triton, the gateway and every family service (state in .vipro), uploads product
-pictures as assets, runs the general production (every picture laid into four banner sizes),
-runs a resize as a job and follows its progress, runs the enhance production (super-resolution
-on Triton), cuts the product out (segmentation.SegmentObject: RGBA, on white, cropped), reads its
-label (segmentation.DetectText, with a glyph-stroke mask), asks
-for productions whose capabilities are not served yet (they answer FAILED_PRECONDITION naming
-what is missing), and writes everything to demo-output/.
-The mesh keeps running afterwards: `vipro caps`, `vipro status`, `make down`.
+It starts Triton, the gateway and every family service (state in $VIPRO_HOME, default the
+checkout's .vipro), uploads product pictures as assets, runs the general production (every
+picture laid into four banner sizes), runs a resize as a job and follows its progress, runs the
+enhance production (super-resolution on Triton), cuts the product out
+(segmentation.SegmentObject: RGBA, on white, cropped), reads its label (segmentation.DetectText,
+with a glyph-stroke mask), erases the label with the edit production (and checks it is no longer
+read), and asks for productions whose capabilities are not served yet (they
+must answer FAILED_PRECONDITION naming what is missing).
+
+Everything goes to demo-output/ (emptied first), each file named with the extension of its
+content. Then every output is checked: it exists, decodes, and has the expected size. A failed
+step or check is printed and the demo exits 1. The mesh keeps running afterwards: `vipro caps`,
+`vipro status`, `make down`.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -24,6 +33,7 @@ from google.protobuf import any_pb2
 
 from common.client import AssetClient, connect
 from common.mesh import Mesh
+from common.outputs import OutputFolder
 from vipro.v1 import (
     common_pb2,
     editing_pb2,
@@ -40,9 +50,10 @@ from vipro.v1 import (
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO.parent / "shared" / "data" / "product_mask_smoke"
 BANNER_SIZES = [(1200, 628), (1080, 1080), (300, 250), (728, 90)]
+PRODUCT_SIZE = 1024
 
 
-def synthetic_product(width: int = 1024, height: int = 1024) -> np.ndarray:
+def synthetic_product(width: int = PRODUCT_SIZE, height: int = PRODUCT_SIZE) -> np.ndarray:
     """A studio-style product shot: a shaded bottle with a label on a soft grey gradient."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     background = 235 - 25 * (y / height)
@@ -63,173 +74,277 @@ def synthetic_product(width: int = 1024, height: int = 1024) -> np.ndarray:
     return image
 
 
-def product_files(out: Path) -> list[Path]:
-    """The demo's product pictures: a synthetic one, plus the smoke set when present."""
-    synthetic = out / "inputs" / "bottle.png"
-    synthetic.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(synthetic), cv2.cvtColor(synthetic_product(), cv2.COLOR_RGB2BGR))
-    extra = sorted(p for p in SMOKE.glob("*.png") if not p.name.endswith("_mask.png"))
-    return [synthetic, *extra[:2]]
+def png(pixels: np.ndarray) -> bytes:
+    """RGB pixels as PNG bytes."""
+    return cv2.imencode(".png", pixels[:, :, ::-1])[1].tobytes()
 
 
-def main(home: Path = REPO / ".vipro", out: Path = REPO / "demo-output") -> None:
+@dataclass
+class Expected:
+    """An output file and what it must be: (width, height) and channels, when known."""
+
+    path: Path
+    size: tuple[int, int] | None = None
+    channels: int | None = None
+
+    def problem(self) -> str:
+        """What is wrong with the file, or "" when it is as expected."""
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            return "missing or empty"
+        pixels = cv2.imread(str(self.path), cv2.IMREAD_UNCHANGED)
+        if pixels is None:
+            return "does not decode"
+        height, width = pixels.shape[:2]
+        channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+        if self.size and (width, height) != self.size:
+            return f"is {width}x{height}, expected {self.size[0]}x{self.size[1]}"
+        if self.channels and channels != self.channels:
+            return f"has {channels} channels, expected {self.channels}"
+        return ""
+
+
+class Demo:
+    """The demo's calls against a running mesh, writing into `out`."""
+
+    def __init__(self, mesh: Mesh, out: Path):
+        self.channel = connect(mesh.gateway_address, mesh.api_key)
+        self.assets = AssetClient(self.channel)
+        self.producer = production_pb2_grpc.ProductionServiceStub(self.channel)
+        self.segmentation = segmentation_pb2_grpc.SegmentationServiceStub(self.channel)
+        self.out = out
+        self.materials: list[production_pb2.Material] = []
+        self.expected: list[Expected] = []
+        self.summary: dict = {"gateway": mesh.gateway_address}
+
+    def save(
+        self,
+        stem: str,
+        image: common_pb2.Image,
+        size: tuple[int, int] | None = None,
+        channels: int | None = None,
+        folder: str = "",
+    ) -> Path:
+        """Write an output image (inline or asset) and record what it must be."""
+        target = OutputFolder(self.out / folder)
+        if image.WhichOneof("source") == "inline":
+            path = target.write_bytes(stem, image.inline)
+        else:
+            path = target.write_with(stem, lambda p: self.assets.download_to(image.asset_id, p))
+        self.expected.append(Expected(path, size, channels))
+        return path
+
+    def product_materials(self) -> list[production_pb2.Material]:
+        """The demo's product pictures as uploaded assets: a synthetic bottle, plus two of the
+        smoke set when ../shared/data is present."""
+        inputs = self.out / "inputs"
+        inputs.mkdir(parents=True, exist_ok=True)
+        bottle = inputs / "bottle.png"
+        bottle.write_bytes(png(synthetic_product()))
+        extra = sorted(p for p in SMOKE.glob("*.png") if not p.name.endswith("_mask.png"))
+        materials = []
+        for path in [bottle, *extra[:2]]:
+            info = self.assets.upload(path, media_type="image/png")
+            materials.append(
+                production_pb2.Material(
+                    name=path.stem[:12],
+                    role="product",
+                    image=common_pb2.Image(asset_id=info.asset_id),
+                )
+            )
+        return materials
+
+    # Steps: each makes outputs and returns a one-line report -------------------------------
+    def general(self) -> str:
+        request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_GENERAL)
+        request.params.update(
+            {"sizes": [{"width": w, "height": h} for w, h in BANNER_SIZES], "fit": "FIT_MODE_PAD"}
+        )
+        request.materials.extend(self.materials)
+        t0 = time.perf_counter()
+        reply = self.producer.Produce(request, timeout=120)
+        ms = (time.perf_counter() - t0) * 1000
+        for material in reply.materials:
+            width, height = material.name.rsplit("-", 1)[1].split("x")
+            self.save(material.name, material.image, (int(width), int(height)), folder="general")
+        expected = len(BANNER_SIZES) * len(self.materials)
+        if len(reply.materials) != expected:
+            raise RuntimeError(f"{len(reply.materials)} banners, expected {expected}")
+        self.summary["general"] = {
+            "case_id": reply.case.case_id,
+            "calls": len(reply.case.steps),
+            "milliseconds": round(ms, 1),
+        }
+        return f"{len(reply.materials)} banners in {ms:.0f} ms"
+
+    def job(self) -> str:
+        jobs = jobs_pb2_grpc.JobServiceStub(self.channel)
+        packed = any_pb2.Any()
+        packed.Pack(
+            editing_pb2.ConvertImageRequest(
+                image=self.materials[0].image,
+                width=2048,
+                output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_JPEG, quality=92),
+            )
+        )
+        job = jobs.SubmitJob(
+            jobs_pb2.SubmitJobRequest(method="editing.ConvertImage", request=packed), timeout=10
+        ).job
+        for update in jobs.WatchJob(jobs_pb2.WatchJobRequest(job_id=job.job_id), timeout=120):
+            job = update.job
+            print(f"  job {job.job_id[:8]}: {jobs_pb2.JobState.Name(job.state)}", flush=True)
+        if job.state != jobs_pb2.JOB_STATE_SUCCEEDED:
+            raise RuntimeError(f"job ended {jobs_pb2.JobState.Name(job.state)}: {job.error}")
+        result = editing_pb2.ConvertImageResponse()
+        job.result.Unpack(result)
+        self.save("job-upscaled", result.image, (2048, 2048), 3)
+        self.summary["job"] = {"job_id": job.job_id, "size": [result.width, result.height]}
+        return f"resized to {result.width}x{result.height} as job {job.job_id[:8]}"
+
+    def enhance(self) -> str:
+        """The product picture at a quarter size, upscaled 2x by the SR model on Triton."""
+        small = cv2.resize(synthetic_product(), (256, 256), interpolation=cv2.INTER_AREA)
+        request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_ENHANCE)
+        request.params.update({"scale": 2})
+        request.materials.add(
+            name="bottle-small", role="product", image=common_pb2.Image(inline=png(small))
+        )
+        t0 = time.perf_counter()
+        reply = self.producer.Produce(request, timeout=300)
+        ms = (time.perf_counter() - t0) * 1000
+        for material in reply.materials:
+            self.save("enhanced-512", material.image, (512, 512))
+        self.summary["enhance"] = {"milliseconds": round(ms, 1)}
+        return f"256 -> 512 px in {ms:.0f} ms"
+
+    def cutout(self) -> str:
+        """The product as a transparent PNG, on white, and cropped with a 5 % margin."""
+        forms = [
+            segmentation_pb2.CUTOUT_FORM_RGBA,
+            segmentation_pb2.CUTOUT_FORM_ON_BACKGROUND,
+            segmentation_pb2.CUTOUT_FORM_CROP,
+        ]
+        request = segmentation_pb2.SegmentObjectRequest(
+            image=common_pb2.Image(inline=png(synthetic_product())),
+            mode=segmentation_pb2.SEGMENT_OBJECT_MODE_COMMODITY,
+            cutout=segmentation_pb2.CutoutOptions(forms=forms, crop_margin_fraction=0.05),
+        )
+        t0 = time.perf_counter()
+        reply = self.segmentation.SegmentObject(request, timeout=120)
+        ms = (time.perf_counter() - t0) * 1000
+        full = (PRODUCT_SIZE, PRODUCT_SIZE)
+        self.save("cutout-rgba", reply.cutout.rgba, full, 4)
+        self.save("cutout-on-white", reply.cutout.on_background, full, 3)
+        self.save("cutout-crop", reply.cutout.crop)
+        self.summary["cutout"] = {"milliseconds": round(ms, 1), "score": reply.objects[0].score}
+        return f"{PRODUCT_SIZE}x{PRODUCT_SIZE} in {ms:.0f} ms (RGBA, on white, crop)"
+
+    def text(self) -> str:
+        """Read the product's label and keep a glyph-stroke mask (what an eraser would fill)."""
+        request = segmentation_pb2.DetectTextRequest(
+            image=common_pb2.Image(inline=png(synthetic_product())),
+            recognize=True,
+            mask_mode=segmentation_pb2.TEXT_MASK_MODE_STROKES,
+        )
+        found = self.segmentation.DetectText(request, timeout=60)
+        self.save("text-strokes", found.mask.image, (PRODUCT_SIZE, PRODUCT_SIZE), 1)
+        words = [r.text for r in found.regions]
+        if not any("vipro" in w.lower() for w in words):
+            raise RuntimeError(f"the label 'ViPro' was not read (read {words})")
+        self.summary["text"] = words
+        return f"read {words} (stroke mask written)"
+
+    def edit(self) -> str:
+        """The edit production erases the bottle's label; the label must no longer be read."""
+        request = production_pb2.ProduceRequest(
+            type=production_pb2.PRODUCTION_TYPE_EDIT, materials=self.materials[:1]
+        )
+        t0 = time.perf_counter()
+        reply = self.producer.Produce(request, timeout=120)
+        ms = (time.perf_counter() - t0) * 1000
+        (material,) = reply.materials
+        path = self.save(material.name, material.image, (PRODUCT_SIZE, PRODUCT_SIZE), folder="edit")
+        check = segmentation_pb2.DetectTextRequest(
+            image=common_pb2.Image(inline=path.read_bytes()), recognize=True
+        )
+        left = [r.text for r in self.segmentation.DetectText(check, timeout=60).regions]
+        if any("vipro" in w.lower() for w in left):
+            raise RuntimeError(f"the label is still read after erasing: {left}")
+        self.summary["edit"] = {"case_id": reply.case.case_id, "milliseconds": round(ms, 1)}
+        return f"label erased in {ms:.0f} ms (text read afterwards: {left or 'none'})"
+
+    def not_yet_served(self) -> str:
+        """Productions whose capabilities are not built yet must say what is missing."""
+        answers = {}
+        for kind in ("ASSEMBLE", "IMITATE", "EXTEND", "SUMMARY"):
+            request = production_pb2.ProduceRequest(
+                type=production_pb2.ProductionType.Value(f"PRODUCTION_TYPE_{kind}"),
+                materials=self.materials[:1],
+            )
+            try:
+                self.producer.Produce(request, timeout=30)
+                raise RuntimeError(f"{kind.lower()} succeeded: update the demo to show it")
+            except grpc.RpcError as err:
+                if err.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                    raise
+                answers[kind.lower()] = f"{err.code().name}: {err.details()}"
+        self.summary["not_yet_served"] = answers
+        return "; ".join(f"{k}: {v}" for k, v in answers.items())
+
+
+def run_step(name: str, step: Callable[[], str], failures: list[str]) -> None:
+    """Run one demo step, printing its report or its failure (recorded, not raised)."""
+    try:
+        print(f"{name}: {step()}", flush=True)
+    except grpc.RpcError as err:
+        failures.append(f"{name}: {err.code().name}: {err.details()}")
+        print(f"{name}: FAILED {failures[-1]}", flush=True)
+    except (RuntimeError, OSError, ValueError) as err:
+        failures.append(f"{name}: {err}")
+        print(f"{name}: FAILED {err}", flush=True)
+
+
+def main(home: Path | None = None, out: Path = REPO / "demo-output") -> int:
+    """Run the demo; returns the exit status (0 when every step and check passed)."""
+    home = home or Path(os.environ.get("VIPRO_HOME") or REPO / ".vipro")
     t0 = time.perf_counter()
-    mesh = Mesh(home)
     print(f"starting the mesh in {home} ...", flush=True)
+    mesh = Mesh(home)
     mesh.up()
     print(f"mesh up in {time.perf_counter() - t0:.1f} s, gateway {mesh.gateway_address}")
-    channel = connect(mesh.gateway_address, mesh.api_key)
-    assets = AssetClient(channel)
-    summary: dict = {"gateway": mesh.gateway_address, "outputs": []}
-
-    catalog = gateway_pb2_grpc.GatewayServiceStub(channel).ListCapabilities(
+    shutil.rmtree(out, ignore_errors=True)
+    demo = Demo(mesh, out)
+    catalog = gateway_pb2_grpc.GatewayServiceStub(demo.channel).ListCapabilities(
         gateway_pb2.ListCapabilitiesRequest(), timeout=10
     )
-    summary["capabilities"] = [c.name for c in catalog.capabilities]
-    print("capabilities served:", ", ".join(summary["capabilities"]))
+    demo.summary["capabilities"] = [c.name for c in catalog.capabilities]
+    print("capabilities served:", ", ".join(demo.summary["capabilities"]))
+    demo.materials = demo.product_materials()
 
-    request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_GENERAL)
-    request.params.update(
-        {"sizes": [{"width": w, "height": h} for w, h in BANNER_SIZES], "fit": "FIT_MODE_PAD"}
-    )
-    for path in product_files(out):
-        info = assets.upload(path)
-        request.materials.add(
-            name=path.stem[:12], role="product", image=common_pb2.Image(asset_id=info.asset_id)
-        )
-    producer = production_pb2_grpc.ProductionServiceStub(channel)
-    t1 = time.perf_counter()
-    reply = producer.Produce(request, timeout=120)
-    produce_ms = (time.perf_counter() - t1) * 1000
-    (out / "general").mkdir(parents=True, exist_ok=True)
-    for material in reply.materials:
-        image = material.image
-        data = (
-            image.inline
-            if image.WhichOneof("source") == "inline"
-            else assets.download(image.asset_id)
-        )
-        target = (
-            out / "general" / f"{material.name}{'.png' if 'png' in image.media_type else '.jpg'}"
-        )
-        target.write_bytes(data)
-        summary["outputs"].append(str(target.relative_to(out)))
-    summary["general"] = {
-        "case_id": reply.case.case_id,
-        "calls": len(reply.case.steps),
-        "milliseconds": round(produce_ms, 1),
-    }
-    print(f"general production: {len(reply.materials)} banners in {produce_ms:.0f} ms")
+    failures: list[str] = []
+    for name, step in (
+        ("general production", demo.general),
+        ("resize job", demo.job),
+        ("enhance production", demo.enhance),
+        ("product cut-out", demo.cutout),
+        ("text on the product", demo.text),
+        ("edit production", demo.edit),
+        ("productions not served yet", demo.not_yet_served),
+    ):
+        run_step(name, step, failures)
 
-    jobs = jobs_pb2_grpc.JobServiceStub(channel)
-    packed = any_pb2.Any()
-    packed.Pack(
-        editing_pb2.ConvertImageRequest(
-            image=request.materials[0].image,
-            width=2048,
-            output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_JPEG, quality=92),
-        )
-    )
-    job = jobs.SubmitJob(
-        jobs_pb2.SubmitJobRequest(method="editing.ConvertImage", request=packed), timeout=10
-    ).job
-    for update in jobs.WatchJob(jobs_pb2.WatchJobRequest(job_id=job.job_id), timeout=120):
-        job = update.job
-        print(f"  job {job.job_id[:8]}: {jobs_pb2.JobState.Name(job.state)}")
-    result = editing_pb2.ConvertImageResponse()
-    job.result.Unpack(result)
-    data = result.image.inline or assets.download(result.image.asset_id)
-    (out / "job-upscaled.jpg").write_bytes(data)
-    summary["job"] = {"job_id": job.job_id, "size": [result.width, result.height]}
-    summary["outputs"].append("job-upscaled.jpg")
-
-    # Enhance: the product picture at a quarter size, upscaled 2x by the SR model on Triton.
-    small = cv2.resize(synthetic_product(), (256, 256), interpolation=cv2.INTER_AREA)
-    enhance = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_ENHANCE)
-    enhance.params.update({"scale": 2})
-    enhance.materials.add(
-        name="bottle-small",
-        role="product",
-        image=common_pb2.Image(inline=cv2.imencode(".png", small[:, :, ::-1])[1].tobytes()),
-    )
-    try:
-        t2 = time.perf_counter()
-        reply = producer.Produce(enhance, timeout=300)
-        for material in reply.materials:
-            data = assets.download(material.image.asset_id)
-            (out / "enhanced-512.png").write_bytes(data)
-        summary["enhance"] = {"milliseconds": round((time.perf_counter() - t2) * 1000, 1)}
-        summary["outputs"].append("enhanced-512.png")
-        print(f"enhance production: 256 -> 512 px in {summary['enhance']['milliseconds']:.0f} ms")
-    except grpc.RpcError as err:
-        summary["enhance"] = f"{err.code().name}: {err.details()}"
-        print(f"enhance production: {summary['enhance']}")
-
-    # Cut-out: the product picture as a transparent PNG and on white, with a 5% margin crop.
-    forms = [
-        segmentation_pb2.CUTOUT_FORM_RGBA,
-        segmentation_pb2.CUTOUT_FORM_ON_BACKGROUND,
-        segmentation_pb2.CUTOUT_FORM_CROP,
-    ]
-    cut = segmentation_pb2.SegmentObjectRequest(
-        image=common_pb2.Image(
-            inline=cv2.imencode(".png", synthetic_product()[:, :, ::-1])[1].tobytes()
-        ),
-        mode=segmentation_pb2.SEGMENT_OBJECT_MODE_COMMODITY,
-        cutout=segmentation_pb2.CutoutOptions(forms=forms, crop_margin_fraction=0.05),
-    )
-    try:
-        t3 = time.perf_counter()
-        reply = segmentation_pb2_grpc.SegmentationServiceStub(channel).SegmentObject(
-            cut, timeout=120
-        )
-        results = {
-            "cutout-rgba.png": reply.cutout.rgba,
-            "cutout-on-white.png": reply.cutout.on_background,
-            "cutout-crop.png": reply.cutout.crop,
-        }
-        for name, image in results.items():
-            data = image.inline or assets.download(image.asset_id)
-            (out / name).write_bytes(data)
-            summary["outputs"].append(name)
-        ms = round((time.perf_counter() - t3) * 1000, 1)
-        summary["cutout"] = {"milliseconds": ms, "score": round(reply.objects[0].score, 3)}
-        print(f"product cut-out: 1024x1024 in {ms:.0f} ms (RGBA, on white, crop)")
-    except grpc.RpcError as err:
-        summary["cutout"] = f"{err.code().name}: {err.details()}"
-        print(f"product cut-out: {summary['cutout']}")
-
-    # Text: read the product's label and keep a glyph-stroke mask (what an eraser would fill).
-    label = segmentation_pb2.DetectTextRequest(
-        image=cut.image, recognize=True, mask_mode=segmentation_pb2.TEXT_MASK_MODE_STROKES
-    )
-    try:
-        found = segmentation_pb2_grpc.SegmentationServiceStub(channel).DetectText(label, timeout=60)
-        mask = found.mask.image
-        (out / "text-strokes.png").write_bytes(mask.inline or assets.download(mask.asset_id))
-        summary["outputs"].append("text-strokes.png")
-        summary["text"] = [r.text for r in found.regions]
-        print(f"text on the product: {summary['text']} (stroke mask written)")
-    except grpc.RpcError as err:
-        summary["text"] = f"{err.code().name}: {err.details()}"
-        print(f"text detection: {summary['text']}")
-
-    summary["not_yet_served"] = {}
-    for kind in ("ASSEMBLE", "EDIT"):
-        pending = production_pb2.ProduceRequest(
-            type=production_pb2.ProductionType.Value(f"PRODUCTION_TYPE_{kind}"),
-            materials=request.materials[:1],
-        )
-        try:
-            producer.Produce(pending, timeout=30)
-        except grpc.RpcError as err:
-            summary["not_yet_served"][kind.lower()] = f"{err.code().name}: {err.details()}"
-            print(f"{kind.lower()} production: {err.code().name}: {err.details()}")
-
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"outputs in {out}/ ({len(summary['outputs'])} files); summary.json written")
+    for expected in demo.expected:
+        if problem := expected.problem():
+            failures.append(f"{expected.path.relative_to(out)} {problem}")
+    demo.summary["outputs"] = [str(e.path.relative_to(out)) for e in demo.expected]
+    demo.summary["failures"] = failures
+    (out / "summary.json").write_text(json.dumps(demo.summary, indent=2))
+    print(f"outputs in {out}/: {len(demo.expected)} files checked (exist, decode, size)")
     print("the mesh keeps running: `.venv/bin/vipro caps`, `.venv/bin/vipro status`, `make down`")
+    if failures:
+        print(f"demo FAILED ({len(failures)}):", *failures, sep="\n  ", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main(*(Path(a) for a in sys.argv[1:3]))
+    sys.exit(main(*(Path(a) for a in sys.argv[1:3])))

@@ -1,7 +1,7 @@
 """Start and stop a whole ViPro mesh on this machine: gateway plus service processes.
 
-State lives in a home folder (default ``.vipro``): configuration, an API key for the local
-tenant, SQLite databases, assets, one log file per process, and ``mesh.json`` naming the
+State lives in a home folder (``.vipro``, found by `find_home`): configuration, an API key for
+the local tenant, SQLite databases, assets, one log file per process, and ``mesh.json`` naming the
 processes, their pids and ports. `vipro up/down/status`, `make demo`, the integration tests and
 the benchmarks all use this module.
 """
@@ -27,6 +27,31 @@ from common.registry.embedded import EmbeddedRegistryClient
 
 FAMILIES = ("editing", "segmentation", "generation", "enhancement", "manufacturing", "search")
 DEMO_TENANT = "local"
+
+
+STATE_FOLDER = ".vipro"
+DEFAULT_GATEWAY_PORT = 50051
+
+
+def user_home() -> Path:
+    """The per-user state folder, ``~/.vipro``."""
+    return Path.home() / STATE_FOLDER
+
+
+def find_home(start: Path | None = None) -> Path:
+    """The state folder of the mesh a command means, found the way git finds its repository.
+
+    $VIPRO_HOME when set; else the nearest ``.vipro`` folder in `start` (default: the working
+    directory) or one of its parents; else the per-user default `user_home()`. The folder may
+    not exist yet (`Mesh.up` makes it).
+    """
+    if os.environ.get("VIPRO_HOME"):
+        return Path(os.environ["VIPRO_HOME"])
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / STATE_FOLDER).is_dir():
+            return folder / STATE_FOLDER
+    return user_home()
 
 
 def free_port() -> int:
@@ -98,7 +123,7 @@ class Mesh:
     def __init__(
         self,
         home: Path,
-        gateway_port: int = 50051,
+        gateway_port: int = DEFAULT_GATEWAY_PORT,
         metrics_port: int = 9400,
         python: str = sys.executable,
     ):
@@ -120,7 +145,7 @@ class Mesh:
 
     @property
     def api_key(self) -> str:
-        """The local tenant's API key (created on first use)."""
+        """The local tenant's API key (made by `prepare`)."""
         return (self.home / "api_key").read_text().strip()
 
     @property
@@ -146,15 +171,24 @@ class Mesh:
             )
         )
 
-    def write_config(self, extra: dict | None = None, tenants: dict | None = None) -> Path:
-        """Write gateway.yaml, the local API key and internal token (once), and api_keys.yaml
-        (once, or again when `tenants` is given)."""
-        (self.home / "logs").mkdir(parents=True, exist_ok=True)
-        for name in ("api_key", "internal_token"):
+    def prepare(self) -> None:
+        """Create what every process of the mesh needs, in a missing or partly made state
+        folder: the folder itself (owner-only: it holds secrets), ``logs/``, the local API key
+        and the internal token. Idempotent; existing files are kept."""
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self.home / "logs").mkdir(exist_ok=True)
+        for name, size in (("api_key", 20), ("internal_token", 24)):
             path = self.home / name
             if not path.exists():
-                path.write_text(secrets.token_hex(20 if name == "api_key" else 24))
-                path.chmod(0o600)
+                # Created owner-only from the start: the secret is never world-readable.
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_hex(size))
+
+    def write_config(self, extra: dict | None = None, tenants: dict | None = None) -> Path:
+        """Prepare the state folder, then write gateway.yaml and api_keys.yaml (once, or again
+        when `tenants` is given)."""
+        self.prepare()
         keys_file = self.home / "api_keys.yaml"
         if tenants is not None or not keys_file.exists():
             # Written once: tenants an operator adds later survive `vipro up`.
@@ -189,6 +223,7 @@ class Mesh:
         metrics_port: int,
         env: dict[str, str] | None = None,
     ) -> ProcessInfo:
+        self.prepare()
         log_path = self.home / "logs" / f"{name}.log"
         with open(log_path, "ab") as log_file:
             proc = subprocess.Popen(
@@ -298,7 +333,9 @@ class Mesh:
         triton: bool = True,
     ) -> None:
         """Start Triton (unless `triton` is False), the gateway and one instance of each
-        family."""
+        family. Works from a missing or empty state folder: everything is prepared before
+        anything starts."""
+        self.prepare()
         if triton and ("triton" not in self.processes or not _alive(self.processes["triton"].pid)):
             self.start_triton()
         if "gateway" not in self.processes or not _alive(self.processes["gateway"].pid):
