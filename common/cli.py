@@ -47,7 +47,15 @@ from common.client import AssetClient, connect
 from common.contracts import find_method, find_service, method_for
 from common.errors import ServiceError, decode_details
 from common.inference import Inference
-from common.mesh import DEFAULT_GATEWAY_PORT, FAMILIES, STATE_FOLDER, Mesh, find_home, user_home
+from common.mesh import (
+    DEFAULT_GATEWAY_PORT,
+    FAMILIES,
+    STATE_FOLDER,
+    Mesh,
+    StartError,
+    find_home,
+    user_home,
+)
 from common.outputs import OutputFolder, sniff_file
 from vipro.v1 import (
     gateway_pb2,
@@ -657,7 +665,7 @@ def produce(
 # Entry point -----------------------------------------------------------------------------
 def describe(error: BaseException) -> str:
     """One line for a failed command: status, message and the details that say what to fix."""
-    if isinstance(error, CliError):
+    if isinstance(error, CliError | StartError):
         return str(error)
     if isinstance(error, grpc.RpcError):
         parts = [f"{error.code().name}: {error.details()}"]

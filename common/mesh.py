@@ -89,25 +89,38 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def wait_serving(address: str, timeout: float = 30.0, service: str = "") -> None:
-    """Block until the gRPC health service at `address` reports SERVING.
-
-    Raises:
-        TimeoutError: not serving within `timeout` seconds.
-    """
-    deadline = time.monotonic() + timeout
+def serving(address: str, service: str = "") -> bool:
+    """Whether the gRPC health service at `address` reports SERVING right now."""
     with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{address} not serving after {timeout:.0f} s")
-            time.sleep(0.1)
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=1.0
+            )
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def port_free(port: int) -> bool:
+    """Whether `port` can be bound on loopback now."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class StartError(RuntimeError):
+    """A process of the mesh could not start; the message says why and where its log is."""
+
+
+def _last_line(log: str) -> str:
+    try:
+        lines = Path(log).read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
 
 
 class Mesh:
@@ -241,6 +254,7 @@ class Mesh:
 
     def start_gateway(self, config_extra: dict | None = None, tenants: dict | None = None):
         """Start the gateway and wait until it serves."""
+        self._check_gateway_ports()
         config = self.write_config(config_extra, tenants)
         info = self._spawn(
             "gateway",
@@ -248,8 +262,17 @@ class Mesh:
             self.gateway_port,
             self.metrics_port,
         )
-        wait_serving(self.gateway_address)
+        self._await(info, lambda: serving(self.gateway_address))
         return info
+
+    def _check_gateway_ports(self) -> None:
+        """Raise StartError when the gateway's ports are taken (before anything starts)."""
+        for port in (self.gateway_port, self.metrics_port):
+            if not port_free(port):
+                raise StartError(
+                    f"port {port} on 127.0.0.1 is in use (another mesh? `vipro status` shows "
+                    "this one's): stop what holds it, or choose --port / --metrics-port"
+                )
 
     def start_triton(self, http: int = 0, grpc_port: int = 0, metrics: int = 0) -> ProcessInfo:
         """Start Triton on the model repository (fetching verified weights first) and wait
@@ -265,7 +288,8 @@ class Mesh:
         info = self._spawn("triton", argv, ports.grpc, ports.metrics, triton.server_environment())
         info.http_port = ports.http
         self._save()
-        triton.wait_ready(ports.http)
+        # Ready once every model has loaded or failed (readiness is not strict).
+        self._await(info, lambda: triton.is_ready(ports.http), timeout=120.0)
         return info
 
     @property
@@ -308,10 +332,30 @@ class Mesh:
             argv += ["--triton", self.triton_address, "--triton-shm-bytes", str(1 << 20)]
         info = self._spawn(name, argv, port, metrics_port, env)
         if wait:
-            address = f"127.0.0.1:{port}"
-            wait_serving(address)
-            self.wait_registered(address)
+            self._await_registered(info)
         return info
+
+    def _await(self, info: ProcessInfo, ready, timeout: float = 30.0) -> None:
+        """Block until `ready()`.
+
+        Raises:
+            StartError: the process exited first (its last log line is in the message).
+            TimeoutError: not ready within `timeout` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if not _alive(info.pid):
+                raise StartError(
+                    f"{info.name} exited while starting: {_last_line(info.log)} (log: {info.log})"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{info.name} not ready after {timeout:.0f} s (log: {info.log})")
+            time.sleep(0.1)
+
+    def _await_registered(self, info: ProcessInfo) -> None:
+        address = f"127.0.0.1:{info.port}"
+        self._await(info, lambda: serving(address))
+        self.wait_registered(address)
 
     def wait_registered(self, address: str, timeout: float = 20.0) -> None:
         """Block until an instance at `address` is registered and healthy."""
@@ -336,19 +380,19 @@ class Mesh:
         family. Works from a missing or empty state folder: everything is prepared before
         anything starts."""
         self.prepare()
+        gateway_down = "gateway" not in self.processes or not _alive(self.processes["gateway"].pid)
+        if gateway_down:
+            self._check_gateway_ports()
         if triton and ("triton" not in self.processes or not _alive(self.processes["triton"].pid)):
             self.start_triton()
-        if "gateway" not in self.processes or not _alive(self.processes["gateway"].pid):
+        if gateway_down:
             self.start_gateway(config_extra)
         for family in families:
             info = self.processes.get(family)
             if info is None or not _alive(info.pid):
                 self.start_service(family, wait=False)
         for family in families:
-            info = self.processes[family]
-            address = f"127.0.0.1:{info.port}"
-            wait_serving(address)
-            self.wait_registered(address)
+            self._await_registered(self.processes[family])
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         """Signal a process and wait for it to exit (SIGKILL after `timeout`)."""

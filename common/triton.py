@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import sysconfig
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,39 +122,13 @@ def command(
     return argv
 
 
-def wait_ready(http_port: int, timeout: float = 120.0) -> None:
-    """Block until Triton's /v2/health/ready answers 200: the server is up and the models it
+def is_ready(http_port: int) -> bool:
+    """Whether Triton's /v2/health/ready answers 200 now: the server is up and the models it
     loads at start-up have loaded or failed (readiness is not strict: one broken model must not
-    take the others down; `Inference.require` tells callers which model is missing).
-
-    Raises:
-        TimeoutError: not ready in time.
-    """
-    deadline = time.monotonic() + timeout
+    take the others down; `Inference.require` tells callers which model is missing)."""
     url = f"http://127.0.0.1:{http_port}/v2/health/ready"
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1.0) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"Triton not ready on port {http_port} after {timeout:.0f} s")
-        time.sleep(0.25)
-
-
-def start(repository: Path, state: Path, ports: TritonPorts, log_path: Path) -> subprocess.Popen:
-    """Start tritonserver in the background, logging to `log_path`; does not wait."""
-    backends = backend_directory(state / "triton-backends")
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed when we return
     try:
-        return subprocess.Popen(
-            command(repository, backends, ports),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=server_environment(),
-            start_new_session=True,
-        )
-    finally:
-        log.close()
+        with urllib.request.urlopen(url, timeout=1.0) as reply:
+            return reply.status == 200
+    except OSError:
+        return False

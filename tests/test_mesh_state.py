@@ -4,6 +4,7 @@ starts, and a mesh brought up from an empty folder answers calls."""
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from common.mesh import Mesh, find_home
+from common.mesh import Mesh, StartError, find_home
 
 VIPRO = Path(sys.executable).with_name("vipro")
 
@@ -105,3 +106,35 @@ def running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return fields[0] != "Z"
+
+
+def test_a_taken_gateway_port_is_one_line_before_anything_starts(tmp_path):
+    home = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIPRO_")}
+    env.update(VIPRO_HOME=str(home), HOME=str(tmp_path))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = subprocess.run(
+            [str(VIPRO), "up", "--port", str(port), "--metrics-port", "0"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: port {port} on 127.0.0.1 is in use (another mesh? `vipro status` shows this "
+        "one's): stop what holds it, or choose --port / --metrics-port"
+    ]
+    assert Mesh(home).processes == {}  # Triton was not started either
+
+
+def test_a_process_that_dies_while_starting_is_reported_with_its_log(tmp_path):
+    mesh = Mesh(tmp_path / "state", gateway_port=0, metrics_port=0)
+    with pytest.raises(StartError, match="no_such_module") as caught:
+        mesh.start_service("editing", module="services.no_such_module")
+    assert "editing exited while starting" in str(caught.value)
+    assert str(tmp_path / "state" / "logs" / "editing.log") in str(caught.value)
