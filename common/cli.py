@@ -103,6 +103,8 @@ def _options(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
 ) -> None:
     """ViPro: visual production platform."""
+    # `main` takes --debug out of the arguments wherever it stands; it is declared here so
+    # that --help lists it.
 
 
 def _home(home: Path | None) -> Path:
