@@ -102,8 +102,10 @@ def serving(address: str, service: str = "") -> bool:
 
 
 def port_free(port: int) -> bool:
-    """Whether `port` can be bound on loopback now."""
+    """Whether a server could listen on `port` on loopback now. Connections of a process that
+    just died (TIME_WAIT) do not count: servers bind with SO_REUSEADDR, and so does this."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
