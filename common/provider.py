@@ -56,7 +56,7 @@ from common.interceptor import ServerInterceptor, header
 from common.internal import JOB_HEADER
 from common.metrics import CAPABILITY_CALLS, serve_metrics
 from common.registry import Registry, connect
-from common.validation import validate
+from common.validation import lenient, validate
 from vipro.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc, registry_pb2
 
 log = logging.getLogger(__name__)
@@ -461,7 +461,7 @@ class _FamilyHandler:
             behavior = stream_stream
         return make(
             behavior,
-            request_deserializer=request_cls.FromString,
+            request_deserializer=lenient(request_cls.FromString),
             response_serializer=response_cls.SerializeToString,
         )
 

@@ -3,16 +3,50 @@
 Limits are `(vipro.v1.rules)` field options and `(vipro.v1.oneof_required)` oneof options (see
 protos/vipro/v1/options.proto). Checking them from descriptors means every server, for every RPC,
 enforces exactly what the contract documents, whether or not the RPC is implemented yet.
+
+Two rules hold for every field without being written: an enum field holds one of its declared
+values (proto3 parses any number into an enum field), and a float or double field holds a finite
+number unless its rules say `allow_non_finite`.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from vipro.v1 import options_pb2
+
+
+@dataclass(frozen=True)
+class Unparsed:
+    """Request bytes that do not parse as the method's message.
+
+    A `lenient` deserializer returns it instead of raising: grpc would answer a raising
+    deserializer with INTERNAL (UNKNOWN on asyncio servers) before any interceptor ran, so a
+    caller without credentials got an internal error and the server logged one. `validate`
+    reports it as a violation, so servers answer INVALID_ARGUMENT once the caller is
+    authenticated.
+    """
+
+    reason: str
+
+
+def lenient(deserializer: Callable[[bytes], Message] | None) -> Callable[[bytes], object] | None:
+    """`deserializer` returning `Unparsed` for bytes it cannot parse (None stays None)."""
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> object:
+        try:
+            return deserializer(data)
+        except DecodeError as err:
+            return Unparsed(str(err))
+
+    return parse
 
 
 @dataclass(frozen=True)
@@ -23,16 +57,18 @@ class Violation:
     description: str
 
 
-def validate(message: Message, max_depth: int = 32) -> list[Violation]:
+def validate(message: Message | Unparsed, max_depth: int = 32) -> list[Violation]:
     """Return every rule `message` breaks, recursing into set sub-messages.
 
     Args:
-        message: a request message.
+        message: a request message, or the `Unparsed` bytes of one.
         max_depth: nesting guard; deeper messages are reported as a violation, not recursed.
 
     Returns:
         The violations, in field order; empty when the message is valid.
     """
+    if isinstance(message, Unparsed):
+        return [Violation("(request bytes)", f"do not parse: {message.reason}")]
     out: list[Violation] = []
     _check(message, "", out, max_depth)
     return out
@@ -66,7 +102,43 @@ def _check(message: Message, prefix: str, out: list[Violation], depth: int) -> N
         rules = _rules(field)
         if rules is not None:
             _check_rules(message, field, rules, path, out)
+        _check_values(message, field, rules, path, out)
         _recurse(message, field, path, out, depth)
+
+
+_FLOATS = (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE)
+
+
+def _check_values(
+    message: Message,
+    field: FieldDescriptor,
+    rules: options_pb2.FieldRules | None,
+    path: str,
+    out: list[Violation],
+) -> None:
+    """The implicit rules: declared enum values, finite floats."""
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        check = _enum_problem
+    elif field.type in _FLOATS and not (rules and rules.allow_non_finite):
+        check = _float_problem
+    else:
+        return
+    value = getattr(message, field.name)
+    items = list(value) if field.is_repeated else [value]
+    for i, item in enumerate(items):
+        if problem := check(field, item):
+            out.append(Violation(f"{path}[{i}]" if field.is_repeated else path, problem))
+
+
+def _enum_problem(field: FieldDescriptor, value: int) -> str:
+    if value in field.enum_type.values_by_number:
+        return ""
+    names = ", ".join(v.name for v in field.enum_type.values if v.number != 0)
+    return f"is {value}, not a value of {field.enum_type.name} (one of {names})"
+
+
+def _float_problem(field: FieldDescriptor, value: float) -> str:
+    return "" if math.isfinite(value) else f"is {value}, must be a finite number"
 
 
 def _is_set(message: Message, field: FieldDescriptor) -> bool:

@@ -43,6 +43,11 @@ class Ejection:
     base_seconds: float = 2.0
     max_seconds: float = 60.0
 
+    def seconds(self, previous: int) -> float:
+        """How long an ejection lasts after `previous` ones. The exponent is capped, so any
+        count is safe (2.0**1024 overflows a float)."""
+        return min(self.base_seconds * 2.0 ** min(previous, 62), self.max_seconds)
+
 
 @dataclass
 class AssetLimits:

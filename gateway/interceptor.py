@@ -23,7 +23,7 @@ from common.errors import InvalidArgument, ServiceError, Unauthenticated, abort_
 from common.interceptor import PUBLIC_PREFIXES, header
 from common.internal import API_KEY_HEADER, INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from common.metrics import RpcObservation, rpc_type
-from common.validation import validate
+from common.validation import lenient, validate
 from gateway.auth import ApiKeys
 from gateway.metrics import RATE_LIMITED, TENANT_CALLS
 
@@ -65,7 +65,10 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
             "bidi_stream": ("stream_stream", self._stream),
         }[kind]
         behavior = getattr(handler, wrap[0])
-        return handler._replace(**{wrap[0]: wrap[1](behavior, method, metadata, kind, public)})
+        return handler._replace(
+            request_deserializer=lenient(handler.request_deserializer),
+            **{wrap[0]: wrap[1](behavior, method, metadata, kind, public)},
+        )
 
     # Identity ----------------------------------------------------------------------------
     def _identify(self, method: str, metadata) -> None:
@@ -101,10 +104,12 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
 
     @staticmethod
     def _check(request) -> None:
-        if not isinstance(request, bytes | bytearray) and hasattr(request, "DESCRIPTOR"):
-            violations = validate(request)
-            if violations:
-                raise InvalidArgument(f"invalid {request.DESCRIPTOR.name}", violations)
+        if isinstance(request, bytes | bytearray):
+            return  # forwarded capability calls: the service checks them
+        violations = validate(request)
+        if violations:
+            name = getattr(request, "DESCRIPTOR", None)
+            raise InvalidArgument(f"invalid {name.name if name else 'request'}", violations)
 
     def _checked(self, iterator):
         async def gen():

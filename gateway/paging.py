@@ -2,6 +2,9 @@
 
 from common.errors import InvalidArgument
 
+MAX_TOKEN_DIGITS = 18
+"""Offsets up to 10**18 - 1, all below SQLite's largest integer (2**63 - 1)."""
+
 
 def page_offset(token: str) -> int:
     """Offset encoded in a page token ("" is the first page).
@@ -11,7 +14,8 @@ def page_offset(token: str) -> int:
     """
     if not token:
         return 0
-    if not token.isdigit():
+    # ASCII digits only ("²".isdigit() is true) and within SQLite's 64-bit integers.
+    if not (token.isascii() and token.isdigit() and len(token) <= MAX_TOKEN_DIGITS):
         raise InvalidArgument.field("page_token", "is not a token from a previous page")
     return int(token)
 

@@ -39,6 +39,11 @@ def _stage(decl: registry_pb2.CapabilityDeclaration) -> int:
     return decl.stage or registry_pb2.STAGE_GA
 
 
+MAX_EJECTIONS_COUNTED = 64
+"""Ejections remembered per instance; more would not lengthen the next one (it is already at
+max_seconds) and would only slow re-admission."""
+
+
 @dataclass
 class InstanceState:
     """Per-instance traffic state the gateway keeps (not in the registry)."""
@@ -259,11 +264,8 @@ class Router:
             return
         state.consecutive_failures += 1
         if state.consecutive_failures >= self.ejection.consecutive_failures:
-            seconds = min(
-                self.ejection.base_seconds * (2**state.ejections), self.ejection.max_seconds
-            )
-            state.ejected_until = self._clock() + seconds
-            state.ejections += 1
+            state.ejected_until = self._clock() + self.ejection.seconds(state.ejections)
+            state.ejections = min(state.ejections + 1, MAX_EJECTIONS_COUNTED)
             # One more failure after re-admission ejects again at once.
             state.consecutive_failures = self.ejection.consecutive_failures - 1
             INSTANCE_EJECTIONS.labels(route.instance_id).inc()

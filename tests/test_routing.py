@@ -139,3 +139,28 @@ def test_all_ejected_still_tries_one_and_exclusion_exhausts():
     assert r.pick(METHOD).instance_id == "a"  # panic mode: better than failing outright
     with pytest.raises(Unavailable):
         r.pick(METHOD, exclude=frozenset({"a"}))
+
+
+def test_thousands_of_ejections_stay_unavailable_and_recover():
+    """2**1024 overflowed a float after 1,024 ejections: every later outage became INTERNAL."""
+    clock = Clock()
+    r = router([instance("a")], clock=clock)
+    route = r.pick(METHOD)
+    for _ in range(5000):
+        r.begin(route)
+        r.end(route, reachable=False)
+    assert r.is_ejected("a")
+    with pytest.raises(Unavailable):
+        r.pick(METHOD, exclude=frozenset({"a"}))
+    clock.now += 60.1  # never longer than max_seconds
+    assert not r.is_ejected("a")
+    r.begin(route)
+    r.end(route, reachable=True)
+    for _ in range(100):  # the instance serves again: a few successes forget the ejections
+        r.begin(route)
+        r.end(route, reachable=True)
+    r.begin(route)
+    r.end(route, reachable=False)
+    r.begin(route)
+    r.end(route, reachable=False)
+    assert not r.is_ejected("a")  # back to needing consecutive failures
