@@ -185,12 +185,16 @@ def up(
     metrics_port: int = 9400,
     families: Annotated[list[str] | None, typer.Option(help="Families to start.")] = None,
     triton: Annotated[bool, typer.Option(help="Start Triton with the model repository.")] = True,
+    triton_bind: Annotated[
+        str, typer.Option(help="Address Triton listens on (its model API has no auth).")
+    ] = "127.0.0.1",
 ) -> None:
-    """Start Triton, the gateway and the services on this machine."""
+    """Start what is not running of Triton, the gateway and the services on this machine
+    (after a crash, Triton comes back on its ports and the services follow it)."""
     folder = _home(home)
     mesh = Mesh(folder, port, metrics_port)
     with console.status(f"starting the mesh in {folder}"):
-        mesh.up(tuple(families or FAMILIES), triton=triton)
+        mesh.up(tuple(families or FAMILIES), triton=triton, triton_bind=triton_bind)
     status(folder)
     console.print(f"gateway [bold]{mesh.gateway_address}[/bold]; API key in {folder / 'api_key'}")
 

@@ -14,6 +14,7 @@ memory instead of the gRPC stream.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 import uuid
@@ -235,7 +236,8 @@ class Inference:
     def _region(self, kind: str) -> _ShmRegion:
         regions = self._local.__dict__.setdefault("regions", {})
         if kind not in regions:
-            regions[kind] = _ShmRegion(self._client, f"vipro-{kind}")
+            # The pid in the name lets the mesh remove the regions of a service that died.
+            regions[kind] = _ShmRegion(self._client, f"vipro-{os.getpid()}-{kind}")
         return regions[kind]
 
     def _translate(self, exc: InferenceServerException, model: str) -> ServiceError:

@@ -8,6 +8,8 @@ the benchmarks all use this module.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -276,23 +278,65 @@ class Mesh:
                     "this one's): stop what holds it, or choose --port / --metrics-port"
                 )
 
-    def start_triton(self, http: int = 0, grpc_port: int = 0, metrics: int = 0) -> ProcessInfo:
+    def start_triton(
+        self, http: int = 0, grpc_port: int = 0, metrics: int = 0, bind: str = "127.0.0.1"
+    ) -> ProcessInfo:
         """Start Triton on the model repository (fetching verified weights first) and wait
-        until it is ready. Ports 0 pick free ones."""
+        until it is ready.
+
+        Ports are those given, else the ones this mesh's Triton had before (kept in
+        ``triton.json``: running services dial that gRPC port, so a restarted Triton serves
+        them again without their restart), else free ones. What an earlier Triton of this
+        mesh left behind (model processes, shared memory) is removed first.
+
+        Args:
+            http, grpc_port, metrics: ports; 0 keeps the saved one or picks a free one.
+            bind: address Triton listens on (loopback unless the models must be reached from
+                other hosts; the repository API has no authentication).
+
+        Raises:
+            StartError: a saved port is taken, or Triton exited while starting.
+        """
         from common import triton, weights
 
         weights.install()
-        ports = triton.TritonPorts(
-            http or free_port(), grpc_port or free_port(), metrics or free_port()
+        saved = (
+            json.loads(self.triton_ports_file.read_text())
+            if self.triton_ports_file.exists()
+            else {}
         )
+        ports = triton.TritonPorts(
+            http or saved.get("http") or free_port(),
+            grpc_port or saved.get("grpc") or free_port(),
+            metrics or saved.get("metrics") or free_port(),
+        )
+        for port in (ports.http, ports.grpc, ports.metrics):
+            if not port_free(port):
+                raise StartError(
+                    f"Triton's port {port} on 127.0.0.1 is in use (a Triton of this mesh still "
+                    f"running? `vipro status`); {self.triton_ports_file} keeps its ports"
+                )
+        self.triton_ports_file.write_text(json.dumps(asdict(ports)))
+        triton.clean_up(self.triton_shm_prefix)
         backends = triton.backend_directory(self.home / "triton-backends")
-        argv = triton.command(triton.MODEL_REPOSITORY, backends, ports)
+        argv = triton.command(
+            triton.MODEL_REPOSITORY, backends, ports, bind=bind, shm_prefix=self.triton_shm_prefix
+        )
         info = self._spawn("triton", argv, ports.grpc, ports.metrics, triton.server_environment())
         info.http_port = ports.http
         self._save()
         # Ready once every model has loaded or failed (readiness is not strict).
         self._await(info, lambda: triton.is_ready(ports.http), timeout=120.0)
         return info
+
+    @property
+    def triton_ports_file(self) -> Path:
+        return self.home / "triton.json"
+
+    @property
+    def triton_shm_prefix(self) -> str:
+        """Name prefix of this mesh's Triton shared-memory segments (one per state folder)."""
+        return f"vipro_triton_{hashlib.sha256(str(self.home).encode()).hexdigest()[:12]}_"
 
     @property
     def triton_address(self) -> str:
@@ -377,6 +421,7 @@ class Mesh:
         families: tuple[str, ...] = FAMILIES,
         config_extra: dict | None = None,
         triton: bool = True,
+        triton_bind: str = "127.0.0.1",
     ) -> None:
         """Start Triton (unless `triton` is False), the gateway and one instance of each
         family. Works from a missing or empty state folder: everything is prepared before
@@ -386,7 +431,7 @@ class Mesh:
         if gateway_down:
             self._check_gateway_ports()
         if triton and ("triton" not in self.processes or not _alive(self.processes["triton"].pid)):
-            self.start_triton()
+            self.start_triton(bind=triton_bind)
         if gateway_down:
             self.start_gateway(config_extra)
         for family in families:
@@ -397,21 +442,26 @@ class Mesh:
             self._await_registered(self.processes[family])
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
-        """Signal a process and wait for it to exit (SIGKILL after `timeout`)."""
+        """Signal a process, wait for it to exit (SIGKILL after `timeout`), then remove the
+        shared memory and model processes it leaves behind (a SIGKILL leaves them)."""
+        from common import triton
+
         info = self.processes.pop(name, None)
         self._save()
         if info is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(info.pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout
-        while _alive(info.pid):
-            if time.monotonic() > deadline:
-                os.kill(info.pid, signal.SIGKILL)
-                deadline += timeout
-            time.sleep(0.05)
+            deadline = time.monotonic() + timeout
+            while _alive(info.pid):
+                if time.monotonic() > deadline:
+                    os.kill(info.pid, signal.SIGKILL)
+                    deadline += timeout
+                time.sleep(0.05)
+        if name == "triton":
+            triton.clean_up(self.triton_shm_prefix)
+        for region in triton.client_regions(info.pid):
+            region.unlink(missing_ok=True)
 
     def down(self) -> None:
         """Stop every process: services first, then the gateway and Triton."""

@@ -9,8 +9,10 @@ container on a GPU host.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import sys
 import sysconfig
 import urllib.request
@@ -93,7 +95,12 @@ class TritonPorts:
 
 
 def command(
-    repository: Path, backends: Path, ports: TritonPorts, explicit: bool = True
+    repository: Path,
+    backends: Path,
+    ports: TritonPorts,
+    explicit: bool = True,
+    bind: str = "127.0.0.1",
+    shm_prefix: str = "",
 ) -> list[str]:
     """The tritonserver command line.
 
@@ -103,11 +110,18 @@ def command(
         ports: HTTP, gRPC and metrics ports.
         explicit: explicit model control (models load at start with --load-model=*, and can be
             loaded and unloaded through the repository API).
+        bind: address of all three endpoints. Loopback by default: the repository API (load,
+            unload) answers without credentials.
+        shm_prefix: name prefix of the Python backend's shared-memory segments; a prefix of
+            its own lets `clean_up` find what a crashed server left behind.
     """
     argv = [
         str(server_binary()),
         f"--model-repository={repository}",
         f"--backend-directory={backends}",
+        f"--http-address={bind}",
+        f"--grpc-address={bind}",
+        f"--metrics-address={bind}",
         f"--http-port={ports.http}",
         f"--grpc-port={ports.grpc}",
         f"--metrics-port={ports.metrics}",
@@ -119,7 +133,49 @@ def command(
     ]
     if explicit:
         argv += ["--model-control-mode=explicit", "--load-model=*"]
+    if shm_prefix:
+        argv.append(f"--backend-config=python,shm-region-prefix-name={shm_prefix}")
     return argv
+
+
+SHM = Path("/dev/shm")
+
+
+def leftovers(shm_prefix: str) -> tuple[list[int], list[Path]]:
+    """Model processes and shared-memory segments of a Triton started with `shm_prefix`.
+
+    A model process (the Python backend's stub) carries its segment's name on its command line;
+    after tritonserver is killed, one caught mid-request can outlive it, holding its memory.
+    """
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"triton_python_backend_stub") and any(
+            a.startswith(shm_prefix.encode()) for a in argv[1:]
+        ):
+            pids.append(int(proc.name))
+    return pids, sorted(SHM.glob(f"{shm_prefix}*"))
+
+
+def clean_up(shm_prefix: str) -> tuple[list[int], list[Path]]:
+    """Kill the model processes and remove the segments `leftovers` finds (call it only when
+    that Triton is not running); returns what was removed."""
+    pids, segments = leftovers(shm_prefix)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for segment in segments:
+        segment.unlink(missing_ok=True)
+    return pids, segments
+
+
+def client_regions(pid: int) -> list[Path]:
+    """Shared-memory segments a service process made to talk to Triton (`Inference` names
+    them after its pid)."""
+    return sorted(SHM.glob(f"vipro-{pid}-*"))
 
 
 def is_ready(http_port: int) -> bool:
