@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import erase, gateway_overhead, insertion_slots, segmentation, triton_overhead
+from bench import erase, gateway_overhead, insertion_slots, memory, segmentation, triton_overhead
 
 BENCHMARKS = {
     "gateway_overhead": gateway_overhead.main,
@@ -10,6 +10,7 @@ BENCHMARKS = {
     "segmentation": segmentation.main,
     "insertion_slots": insertion_slots.main,
     "erase": erase.main,
+    "memory": memory.main,
 }
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -20,6 +21,10 @@ from vipro.v1 import common_pb2
 
 MAX_PIXELS = 100_000_000
 """Largest decoded image, in pixels (100 MP, e.g. 10000x10000)."""
+
+JPEG_MIN_PIXELS_PER_BYTE = 1000
+"""A JPEG of a flat grey picture, the most compressible there is, takes 5.9 bytes per 1000
+pixels (libjpeg, progressive, 4:2:0, measured): 1000 pixels per byte leaves a 6x margin."""
 
 _FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "TIFF", "GIF", "PPM"}
 """Pillow format names accepted; MPO is the multi-picture JPEG many phone cameras write."""
@@ -34,7 +39,11 @@ PILImage.MAX_IMAGE_PIXELS = None
 
 
 def decode_image(
-    data: bytes, field: str = "image", max_pixels: int = MAX_PIXELS, alpha: bool = True
+    data: bytes,
+    field: str = "image",
+    max_pixels: int = MAX_PIXELS,
+    alpha: bool = True,
+    admit: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Decode encoded image bytes to uint8 RGB or RGBA pixels.
 
@@ -46,10 +55,13 @@ def decode_image(
         field: request field name used in error details.
         max_pixels: refuse images with more pixels than this (decompression bombs).
         alpha: keep an alpha channel when the image has one (RGBA); False flattens to RGB.
+        admit: called with (width, height) once the header is read and checked, before any
+            pixel is decoded; it raises to refuse (e.g. a memory budget).
 
     Raises:
-        InvalidArgument: empty, not an image, unsupported, corrupt or truncated data.
-        ResourceExhausted: more than `max_pixels` pixels.
+        InvalidArgument: empty, not an image, unsupported, corrupt or truncated data; a JPEG
+            too short for the size its header claims.
+        ResourceExhausted: more than `max_pixels` pixels (or what `admit` raises).
     """
     if not data:
         raise InvalidArgument.field(field, "is empty")
@@ -71,6 +83,16 @@ def decode_image(
             f"{field} is {width}x{height} pixels, more than the {max_pixels} allowed",
             subject=field,
         )
+    if img.format in ("JPEG", "MPO") and len(data) * JPEG_MIN_PIXELS_PER_BYTE < width * height:
+        # libjpeg fills what a short file lacks with grey, so a 15 KB file whose header says
+        # 10000x10000 would decode to 300 MB.
+        raise InvalidArgument.field(
+            field,
+            f"is a {len(data)}-byte JPEG claiming {width}x{height} pixels: truncated or forged "
+            f"(a JPEG holds at most {JPEG_MIN_PIXELS_PER_BYTE} pixels per byte)",
+        )
+    if admit is not None:
+        admit(width, height)
     try:
         img.load()
     except Exception as exc:

@@ -21,6 +21,7 @@ registration with heartbeats, and a graceful drain on SIGTERM.
 from __future__ import annotations
 
 import logging
+import operator
 import os
 import signal
 import socket
@@ -41,6 +42,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from common import logs, media
+from common.admission import MemoryBudget, MemoryCost, default_budget, parse_bytes
 from common.client import CHANNEL_OPTIONS, AssetClient, internal_headers
 from common.contracts import STAGES, family_service, find_service, is_idempotent
 from common.errors import (
@@ -83,6 +85,9 @@ class Capability:
         service: full gRPC service name; derived from the family when empty.
         models: Triton models the function uses (declared in the registry; the function
             checks them with `ctx.inference.require`).
+        memory: what one call costs in memory per input pixel (`ctx.read_image` and
+            `ctx.admit` reserve it from the process's budget before decoding); None admits
+            every input up to media.MAX_PIXELS.
     """
 
     name: str
@@ -92,6 +97,7 @@ class Capability:
     description: str = ""
     service: str = ""
     models: tuple[str, ...] = ()
+    memory: MemoryCost | None = None
 
     @property
     def family(self) -> str:
@@ -138,13 +144,16 @@ def capability(
     stage: str = "ga",
     description: str = "",
     models: tuple[str, ...] = (),
+    memory: MemoryCost | None = None,
 ) -> Callable[[Callable], Capability]:
     """Decorator declaring a function as capability `name` (see `Capability`)."""
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {sorted(STAGES)}, got {stage!r}")
 
     def wrap(function: Callable) -> Capability:
-        return Capability(name, function, version, stage, description, models=tuple(models))
+        return Capability(
+            name, function, version, stage, description, models=tuple(models), memory=memory
+        )
 
     return wrap
 
@@ -159,12 +168,14 @@ class MeshLinks:
         triton: host:port of Triton's gRPC endpoint, for capabilities that run models.
         triton_shm_bytes: tensors this large go to Triton through shared memory (same host
             only; 0 disables).
+        memory: the process's memory budget, shared by its calls (see common.admission).
     """
 
     gateway: str = ""
     internal_token: str = ""
     triton: str = ""
     triton_shm_bytes: int = 0
+    memory: MemoryBudget = field(default_factory=lambda: MemoryBudget(default_budget()))
     _channel: grpc.Channel | None = field(default=None, init=False, repr=False)
     _inference: Inference | None = field(default=None, init=False, repr=False)
 
@@ -216,6 +227,7 @@ class CallContext:
         self._inline_budget = INLINE_LIMIT
         self._last_progress = 0.0
         self._job_cancelled = False
+        self._reserved = 0
 
     @property
     def inference(self) -> Inference:
@@ -260,11 +272,45 @@ class CallContext:
         raise InvalidArgument.field(field_name, "one of asset_id, inline is required")
 
     def read_image(
-        self, image: common_pb2.Image, field_name: str, alpha: bool = True
+        self,
+        image: common_pb2.Image,
+        field_name: str,
+        alpha: bool = True,
+        cost_pixels: Callable[[int, int], int] = operator.mul,
     ) -> np.ndarray:
-        """Decoded uint8 RGB(A) pixels of an Image reference (see `common.media.decode_image`)."""
+        """Decoded uint8 RGB(A) pixels of an Image reference (see `common.media.decode_image`),
+        admitted against the memory budget from its header, before it is decoded.
+
+        Args:
+            cost_pixels: (width, height) -> the pixels the capability's declared cost is per:
+                the input's by default; e.g. the output's for an upscaler.
+        """
+        data = self.read_bytes(image, field_name)
+
+        def admit(width: int, height: int) -> None:
+            self.admit(cost_pixels(width, height), f"{field_name} ({width}x{height})")
+
         with self.stage("decode"):
-            return media.decode_image(self.read_bytes(image, field_name), field_name, alpha=alpha)
+            return media.decode_image(data, field_name, alpha=alpha, admit=admit)
+
+    def admit(self, pixels: int, subject: str) -> None:
+        """Reserve the memory this capability needs for an input of `pixels` pixels (a video
+        frame's, for video) until the call ends.
+
+        Raises:
+            ResourceExhausted: it can never fit this instance's budget, or not before the
+                deadline (see common.admission).
+        """
+        cost = self.capability.memory
+        if cost is not None:
+            self._reserved += self._links.memory.reserve(
+                cost.bytes_for(pixels), f"{self.capability.name} {subject}", self.remaining()
+            )
+
+    def release(self) -> None:
+        """Give back the memory the call reserved (when it ends)."""
+        self._links.memory.release(self._reserved)
+        self._reserved = 0
 
     def read_mask(
         self, mask: common_pb2.Mask, field_name: str, shape: tuple[int, int]
@@ -422,6 +468,9 @@ class _FamilyHandler:
                 code = "INTERNAL"
                 raise
             finally:
+                # Capability RPCs are unary: the call is over here. (A streaming function would
+                # return its generator first; none reserves memory.)
+                ctx.release()
                 CAPABILITY_CALLS.labels(name, ctx.tenant, code).inc()
 
         def checked(iterator):
@@ -648,6 +697,13 @@ def main(provider: Provider, argv: list[str] | None = None) -> None:
         help="send tensors of at least this size through shared memory (only when Triton runs "
         "on this host; 0 disables)",
     )
+    parser.add_argument(
+        "--memory-budget",
+        type=parse_bytes,
+        default=None,
+        help="memory the calls of this process may hold at once, e.g. 6G (default: "
+        "$VIPRO_MEMORY_BUDGET, else a quarter of the machine's or cgroup's memory)",
+    )
     parser.add_argument("--grace", type=float, default=10.0, help="drain time on SIGTERM, s")
     parser.add_argument("--log-level", default=os.environ.get("VIPRO_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
@@ -662,6 +718,12 @@ def main(provider: Provider, argv: list[str] | None = None) -> None:
         args.port,
         args.metrics_port,
         registry,
-        MeshLinks(gateway, token, args.triton, args.triton_shm_bytes),
+        MeshLinks(
+            gateway,
+            token,
+            args.triton,
+            args.triton_shm_bytes,
+            MemoryBudget(args.memory_budget or default_budget()),
+        ),
         args.grace,
     )

@@ -100,6 +100,10 @@ CODECS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9"}
 CONTAINERS = {"mp4": "video/mp4", "mkv": "video/x-matroska", "webm": "video/webm"}
 DEFAULT_CRF = 20
 DEFAULT_PRESET = "veryfast"
+PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+)  # fmt: skip
+"""x264/x265 speed presets (vp9 ignores the preset: it encodes in realtime mode)."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,8 @@ class Encoding:
             raise ValueError("a webm container holds vp9 only")
         if not 0 <= self.crf <= 51:
             raise ValueError(f"crf must be in 0..51, not {self.crf}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {self.preset!r}")
 
 
 class VideoReader:
@@ -171,9 +177,15 @@ class VideoReader:
             self.container.close()
             raise InvalidArgument.field(field, "has no video stream")
         self.stream = self.container.streams.video[0]
+        ctx = self.stream.codec_context
+        if ctx is None or ctx.width <= 0 or ctx.height <= 0:
+            self.container.close()
+            codec = getattr(self.stream.codec, "name", "") if ctx else "unknown"
+            raise InvalidArgument.field(
+                field, f"has a video stream no decoder here reads (codec {codec or 'unknown'})"
+            )
         self.stream.thread_type = "AUTO"
         self.audio = self.container.streams.audio[0] if self.container.streams.audio else None
-        ctx = self.stream.codec_context
         if ctx.width * ctx.height > MAX_PIXELS:
             self.container.close()
             raise ResourceExhausted(

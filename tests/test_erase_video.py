@@ -171,8 +171,12 @@ def test_boxes_outside_the_frame_edit_nothing(editing):
         (b"\x00\x01not a video at all" * 100, "video"),
         (b"", "video"),
         (encode(make_clip(frames=3, logo=False).frames, 15)[:600], "video"),
+        (
+            encode(make_clip(frames=3, logo=False).frames, 15).replace(b"avc1", b"zzzz"),
+            "no decoder here reads",
+        ),
     ],
-    ids=["garbage", "empty", "truncated"],
+    ids=["garbage", "empty", "truncated", "unknown-codec"],
 )
 def test_bad_videos_are_invalid_argument(editing, data, needle):
     with pytest.raises(grpc.RpcError) as err:
@@ -208,14 +212,15 @@ def test_a_region_naming_nothing_is_invalid_argument(editing):
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_bad_encoding_is_invalid_argument(editing):
+@pytest.mark.parametrize(("option", "value"), [("codec", "mpeg1"), ("preset", "bogus")])
+def test_bad_encoding_is_invalid_argument(editing, option, value):
     data = encode(make_clip(frames=3, logo=False).frames, 15)
     bad = request(data, boxes=[CAPTION_BOX])
-    bad.encoding.codec = "mpeg1"
+    setattr(bad.encoding, option, value)
     with pytest.raises(grpc.RpcError) as err:
         editing.EraseVideo(bad, timeout=60)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "encoding" in err.value.details()
+    assert "encoding" in err.value.details() and option in err.value.details()
 
 
 def submit(channel, data: bytes) -> tuple[jobs_pb2_grpc.JobServiceStub, str]:

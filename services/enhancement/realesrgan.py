@@ -513,16 +513,17 @@ def _tiles(size: int, tile: int) -> Iterator[tuple[int, int]]:
 
 
 def run_tiled(network: Network, x: np.ndarray, scale: int, tile: int, overlap: int) -> np.ndarray:
-    """``network(x)`` for a 1x3xHxW float32 array, computed tile by tile.
+    """``network(x)`` for an NxCxHxW float32 array, computed tile by tile.
 
     Each ``tile`` x ``tile`` block is run with up to ``overlap`` extra input pixels on every side
     (fewer at the image border); only the block's own region of the output is kept, so every
     output pixel comes from a tile where it has at least ``overlap`` pixels of real context.
+    Memory (here and wherever the network runs) is bounded by the tile, not the image.
     """
-    _, channels, height, width = x.shape
+    batch, channels, height, width = x.shape
     if tile <= 0 or (height <= tile and width <= tile):
         return network(x)
-    out = np.empty((1, channels, height * scale, width * scale), np.float32)
+    out = np.empty((batch, channels, height * scale, width * scale), np.float32)
     for y0, y1 in _tiles(height, tile):
         for x0, x1 in _tiles(width, tile):
             py0, py1 = max(y0 - overlap, 0), min(y1 + overlap, height)

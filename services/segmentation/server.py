@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from common import media, video
+from common.admission import MemoryCost
 from common.errors import FailedPrecondition, InvalidArgument
 from common.provider import CallContext, Provider, capability
 from services.segmentation import commodity, cutout, faces, insertion_slots, matting, person, text
@@ -109,7 +110,7 @@ def matte_mask(rgb: np.ndarray, mask: np.ndarray, band: int | None = None) -> np
     return matting.estimate_alpha(rgb, trimap)
 
 
-@capability("segmentation.SegmentObject", version="1.0.0")
+@capability("segmentation.SegmentObject", version="1.0.0", memory=MemoryCost(per_pixel=260))
 def segment_object(
     request: segmentation_pb2.SegmentObjectRequest, ctx: CallContext
 ) -> segmentation_pb2.SegmentObjectResponse:
@@ -180,7 +181,7 @@ def segment_alpha(segment: commodity.Segment, box: cutout.Box, h: int, w: int) -
     return full
 
 
-@capability("segmentation.Matte", version="1.0.0")
+@capability("segmentation.Matte", version="1.0.0", memory=MemoryCost(per_pixel=365))
 def matte(
     request: segmentation_pb2.MatteRequest, ctx: CallContext
 ) -> segmentation_pb2.MatteResponse:
@@ -212,6 +213,7 @@ def matte(
     "segmentation.SegmentPerson",
     version="1.0.0",
     models=(person.SQUARE[0], person.LANDSCAPE[0]),
+    memory=MemoryCost(per_pixel=85),
 )
 def segment_person(
     request: segmentation_pb2.SegmentPersonRequest, ctx: CallContext
@@ -350,7 +352,12 @@ def word_regions(
     return words
 
 
-@capability("segmentation.DetectText", version="1.0.0", models=(text.DETECTOR, text.RECOGNISER))
+@capability(
+    "segmentation.DetectText",
+    version="1.0.0",
+    models=(text.DETECTOR, text.RECOGNISER),
+    memory=MemoryCost(per_pixel=47),
+)
 def detect_text(
     request: segmentation_pb2.DetectTextRequest, ctx: CallContext
 ) -> segmentation_pb2.DetectTextResponse:
@@ -422,7 +429,12 @@ def detect_text(
     return response
 
 
-@capability("segmentation.DetectFaces", version="1.0.0", models=(faces.SHORT[0], faces.FULL[0]))
+@capability(
+    "segmentation.DetectFaces",
+    version="1.0.0",
+    models=(faces.SHORT[0], faces.FULL[0]),
+    memory=MemoryCost(per_pixel=18),
+)
 def detect_faces(
     request: segmentation_pb2.DetectFacesRequest, ctx: CallContext
 ) -> segmentation_pb2.DetectFacesResponse:
@@ -480,7 +492,7 @@ SURFACE_KINDS = {
 }
 
 
-@capability("segmentation.DetectInsertionSlots", version="1.0.0")
+@capability("segmentation.DetectInsertionSlots", version="1.0.0", memory=MemoryCost(per_pixel=30))
 def detect_insertion_slots(
     request: segmentation_pb2.DetectInsertionSlotsRequest, ctx: CallContext
 ) -> segmentation_pb2.DetectInsertionSlotsResponse:

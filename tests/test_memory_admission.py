@@ -1,0 +1,266 @@
+"""Memory-aware admission: inputs are refused from their headers before decoding when the
+capability's measured cost does not fit the process budget; short files claiming huge sizes
+never decode; Triton keeps serving."""
+
+from __future__ import annotations
+
+import io
+import struct
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import cv2
+import grpc
+import numpy as np
+import pytest
+from PIL import Image
+
+from common import media, triton
+from common.admission import MemoryBudget, parse_bytes
+from common.client import AssetClient, connect
+from common.errors import InvalidArgument, ResourceExhausted, decode_details
+from common.mesh import Mesh
+from vipro.v1 import (
+    common_pb2,
+    editing_pb2,
+    enhancement_pb2,
+    segmentation_pb2,
+)
+
+SIDE = 10_000
+BUDGET = 1 << 30
+
+
+def test_a_short_jpeg_is_refused_and_admission_runs_before_decoding():
+    with pytest.raises(InvalidArgument, match=r"48[0-9]{3}-byte JPEG claiming 10000x10000"):
+        media.decode_image(short_jpeg())
+    seen = []
+
+    def refuse(width: int, height: int) -> None:
+        seen.append((width, height))
+        raise ResourceExhausted("no room", subject="image")
+
+    with pytest.raises(ResourceExhausted):
+        media.decode_image(complete_png(), admit=refuse)
+    assert seen == [(SIDE, SIDE)]
+
+
+def test_parse_bytes():
+    assert parse_bytes("6G") == 6 << 30
+    assert parse_bytes("512MiB") == 512 << 20
+    assert parse_bytes("1.5k") == 1536
+    assert parse_bytes("1073741824") == 1 << 30
+    with pytest.raises(ValueError, match="not a size"):
+        parse_bytes("lots")
+
+
+def test_a_request_bigger_than_the_budget_is_refused_at_once():
+    budget = MemoryBudget(1000)
+    t0 = time.monotonic()
+    with pytest.raises(ResourceExhausted, match="more than this instance's budget"):
+        budget.reserve(1001, "image")
+    assert time.monotonic() - t0 < 0.1 and budget.reserved == 0
+
+
+def test_a_request_that_does_not_fit_now_waits_for_memory_to_come_back():
+    budget = MemoryBudget(1000)
+    held = budget.reserve(700, "first")
+    threading.Timer(0.2, budget.release, args=(held,)).start()
+    t0 = time.monotonic()
+    assert budget.reserve(600, "second", deadline_seconds=5) == 600
+    assert 0.15 < time.monotonic() - t0 < 2
+    with pytest.raises(ResourceExhausted, match="retry shortly") as caught:
+        budget.reserve(600, "third", deadline_seconds=0.2)
+    assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert budget.reserved == 600
+
+
+# Files whose headers claim 10000 x 10000 pixels -----------------------------------------------
+def short_jpeg() -> bytes:
+    """A real 200 x 200 JPEG whose frame header was rewritten to 10000 x 10000 (48 KB)."""
+    noise = np.random.default_rng(0).integers(0, 255, (200, 200, 3), np.uint8)
+    data = bytearray(cv2.imencode(".jpg", noise)[1].tobytes())
+    i = 2
+    while data[i + 1] not in (0xC0, 0xC2):
+        i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+    data[i + 5 : i + 9] = struct.pack(">HH", SIDE, SIDE)
+    return bytes(data)
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def short_png() -> bytes:
+    """A PNG header for 10000 x 10000 RGB with 50 rows of data."""
+    rows = zlib.compress(b"".join(b"\0" + bytes(3 * SIDE) for _ in range(50)))
+    header = struct.pack(">IIBBBBB", SIDE, SIDE, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        _png_chunk(k, b) for k, b in ((b"IHDR", header), (b"IDAT", rows), (b"IEND", b""))
+    )
+
+
+def complete_png() -> bytes:
+    """A valid, complete 10000 x 10000 grey PNG (about 100 KB: deflate of a flat picture)."""
+    rows = zlib.compressobj(9)
+    body = b"".join(rows.compress(b"\0" + bytes(SIDE)) for _ in range(SIDE)) + rows.flush()
+    header = struct.pack(">IIBBBBB", SIDE, SIDE, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        _png_chunk(k, b) for k, b in ((b"IHDR", header), (b"IDAT", body), (b"IEND", b""))
+    )
+
+
+def short_webp() -> bytes:
+    """A lossless 64 x 64 WebP whose VP8L header was rewritten to 10000 x 10000."""
+    out = io.BytesIO()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(out, "WEBP", lossless=True)
+    data = bytearray(out.getvalue())
+    at = data.find(b"VP8L") + 9
+    bits = int.from_bytes(data[at : at + 4], "little") & ~0x0FFFFFFF
+    data[at : at + 4] = (bits | (SIDE - 1) | ((SIDE - 1) << 14)).to_bytes(4, "little")
+    return bytes(data)
+
+
+def short_tiff() -> bytes:
+    """An uncompressed grey TIFF declaring 10000 x 10000 in one strip of 100 bytes."""
+    tags = [(256, 4, SIDE), (257, 4, SIDE), (258, 3, 8), (259, 3, 1), (262, 3, 1),
+            (273, 4, 8 + 2 + 9 * 12 + 4), (277, 3, 1), (278, 4, SIDE), (279, 4, 100)]  # fmt: skip
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in tags
+    )
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + bytes(100)
+
+
+BOMBS = {
+    "short-jpeg": short_jpeg,
+    "short-png": short_png,
+    "complete-png": complete_png,
+    "short-webp": short_webp,
+    "short-tiff": short_tiff,
+}
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_the_files_claim_what_the_test_says():
+    for name, make in BOMBS.items():
+        data = make()
+        assert Image.open(io.BytesIO(data)).size == (SIDE, SIDE), name
+        assert len(data) < 200_000, name
+
+
+def requests(image: common_pb2.Image) -> dict[str, object]:
+    """One request per image capability, all reading `image` first."""
+    tiny_mask = common_pb2.Mask(
+        image=common_pb2.Image(inline=cv2.imencode(".png", np.zeros((8, 8), np.uint8))[1].tobytes())
+    )
+    box = common_pb2.Box(x=10, y=10, width=100, height=40)
+    return {
+        "/vipro.v1.EditingService/ConvertImage": editing_pb2.ConvertImageRequest(
+            image=image, width=100
+        ),
+        "/vipro.v1.EditingService/EraseImage": editing_pb2.EraseImageRequest(
+            image=image, region=editing_pb2.EraseRegion(boxes=[box])
+        ),
+        "/vipro.v1.SegmentationService/SegmentObject": segmentation_pb2.SegmentObjectRequest(
+            image=image
+        ),
+        "/vipro.v1.SegmentationService/SegmentPerson": segmentation_pb2.SegmentPersonRequest(
+            image=image
+        ),
+        "/vipro.v1.SegmentationService/DetectText": segmentation_pb2.DetectTextRequest(image=image),
+        "/vipro.v1.SegmentationService/DetectFaces": segmentation_pb2.DetectFacesRequest(
+            image=image
+        ),
+        "/vipro.v1.SegmentationService/Matte": segmentation_pb2.MatteRequest(
+            image=image, trimap=tiny_mask
+        ),
+        "/vipro.v1.SegmentationService/DetectInsertionSlots": (
+            segmentation_pb2.DetectInsertionSlotsRequest(image=image)
+        ),
+        "/vipro.v1.EnhancementService/SuperResolve": enhancement_pb2.SuperResolveRequest(
+            image=image, scale=2
+        ),
+        "/vipro.v1.EnhancementService/Denoise": enhancement_pb2.DenoiseRequest(
+            image=image, sigma=10
+        ),
+    }
+
+
+def peak_growth(pids: list[int], run) -> list[int]:
+    """Peak resident memory growth of each process while `run()` runs (Linux clear_refs)."""
+    before = []
+    for pid in pids:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        before.append(_status(pid, "VmRSS"))
+    run()
+    return [_status(pid, "VmHWM") - b for pid, b in zip(pids, before, strict=True)]
+
+
+def _status(pid: int, key: str) -> int:
+    line = next(
+        x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith(key)
+    )
+    return int(line.split()[1]) * 1024
+
+
+@pytest.fixture(scope="module")
+def budget_mesh(tmp_path_factory):
+    """Triton, gateway and the image services, each with a 1 GiB memory budget."""
+    mesh = Mesh(tmp_path_factory.mktemp("budget"), gateway_port=0, metrics_port=0)
+    mesh.write_config()
+    try:
+        mesh.start_triton()
+        mesh.start_gateway()
+        for family in ("editing", "segmentation", "enhancement"):
+            mesh.start_service(family, env={"VIPRO_MEMORY_BUDGET": str(BUDGET)})
+        yield mesh
+    finally:
+        mesh.down()
+
+
+@pytest.mark.slow
+def test_images_claiming_100_megapixels_are_refused_with_bounded_memory(budget_mesh):
+    channel = connect(budget_mesh.gateway_address, budget_mesh.api_key)
+    assets = AssetClient(channel)
+    services = [budget_mesh.processes[f].pid for f in ("editing", "segmentation", "enhancement")]
+    models = triton.leftovers(budget_mesh.triton_shm_prefix)[0]
+    outcomes: dict[tuple[str, str], str] = {}
+
+    def send_all() -> None:
+        for bomb, make in BOMBS.items():
+            image = common_pb2.Image(asset_id=assets.upload(make()).asset_id)
+            for method, request in requests(image).items():
+                call = channel.unary_unary(
+                    method, request_serializer=type(request).SerializeToString
+                )
+                t0 = time.monotonic()
+                try:
+                    call(request, timeout=60)
+                    outcomes[bomb, method] = "OK"
+                except grpc.RpcError as err:
+                    outcomes[bomb, method] = err.code().name
+                    if err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        assert decode_details(err), "QuotaFailure expected"
+                assert time.monotonic() - t0 < 10, (bomb, method)
+
+    growth = peak_growth(services + models, send_all)
+    refused = {"INVALID_ARGUMENT", "RESOURCE_EXHAUSTED"}
+    assert set(outcomes.values()) <= refused, outcomes
+    # A complete 100 MP picture costs more than 1 GiB in every capability: refused from its
+    # header. The short ones are refused before or while decoding.
+    assert {v for (b, _), v in outcomes.items() if b == "complete-png"} == {"RESOURCE_EXHAUSTED"}
+    assert max(growth[:3]) < BUDGET, growth
+    assert max(growth[3:], default=0) < 64 << 20, growth  # Triton's model processes untouched
+    small = enhancement_pb2.DenoiseRequest(
+        image=common_pb2.Image(
+            inline=cv2.imencode(".png", np.full((64, 64), 90, np.uint8))[1].tobytes()
+        )
+    )
+    denoise = channel.unary_unary(
+        "/vipro.v1.EnhancementService/Denoise",
+        request_serializer=type(small).SerializeToString,
+        response_deserializer=enhancement_pb2.DenoiseResponse.FromString,
+    )
+    assert denoise(small, timeout=60).image.inline  # Triton still serves
