@@ -2,7 +2,15 @@
 
 import sys
 
-from bench import erase, gateway_overhead, insertion_slots, memory, segmentation, triton_overhead
+from bench import (
+    erase,
+    fuzz,
+    gateway_overhead,
+    insertion_slots,
+    memory,
+    segmentation,
+    triton_overhead,
+)
 
 BENCHMARKS = {
     "gateway_overhead": gateway_overhead.main,
@@ -11,6 +19,7 @@ BENCHMARKS = {
     "insertion_slots": insertion_slots.main,
     "erase": erase.main,
     "memory": memory.main,
+    "fuzz": fuzz.main,
 }
 
 if __name__ == "__main__":

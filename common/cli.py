@@ -37,7 +37,7 @@ from typing import Annotated
 import grpc
 import typer
 from google.protobuf import any_pb2, json_format, message_factory, symbol_database
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -332,7 +332,7 @@ def _check_fields(descriptor: Descriptor, data: object, where: str) -> None:
         if field.message_type is None or field.message_type.GetOptions().map_entry:
             continue
         path = f"{where}.{key}" if where else key
-        items = value if field.label == FieldDescriptor.LABEL_REPEATED else [value]
+        items = value if field.is_repeated else [value]
         for item in items if isinstance(items, list) else []:
             _check_fields(field.message_type, item, path)
 

@@ -27,6 +27,41 @@ log = logging.getLogger(__name__)
 SEEK_AFTER = 4.0  # seconds ahead beyond which frames_at seeks rather than decodes through
 
 
+def open_video(
+    source: str | bytes, field: str = "video"
+) -> tuple[av.container.InputContainer, av.VideoStream]:
+    """Open a video and its first video stream, checked: readable, a decoder for it, a frame
+    size, at most ``MAX_PIXELS`` per frame.
+
+    Raises:
+        InvalidArgument: not a video, no video stream, no decoder for it.
+        ResourceExhausted: frames larger than ``MAX_PIXELS``.
+    """
+    try:
+        container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except (av.FFmpegError, ValueError, OSError) as err:
+        raise InvalidArgument.field(field, f"is not a readable video ({err})") from None
+    try:
+        if not container.streams.video:
+            raise InvalidArgument.field(field, "has no video stream")
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        if ctx is None or ctx.width <= 0 or ctx.height <= 0:
+            codec = getattr(stream.codec, "name", "") if ctx else ""
+            raise InvalidArgument.field(
+                field, f"has a video stream no decoder here reads (codec {codec or 'unknown'})"
+            )
+        if ctx.width * ctx.height > MAX_PIXELS:
+            raise ResourceExhausted(
+                f"{field} frames are {ctx.width}x{ctx.height}, more than {MAX_PIXELS} pixels",
+                subject=field,
+            )
+    except Exception:
+        container.close()
+        raise
+    return container, stream
+
+
 def frame_at(data: bytes, seconds: float, field: str = "video") -> tuple[np.ndarray, float]:
     """The decoded frame nearest to `seconds` from the start, as ``uint8`` RGB.
 
@@ -54,20 +89,8 @@ def frames_at(
     Raises:
         InvalidArgument, ResourceExhausted: as :func:`frame_at`.
     """
-    try:
-        container = av.open(io.BytesIO(data), mode="r")
-    except (av.FFmpegError, ValueError, OSError) as err:
-        raise InvalidArgument.field(field, f"is not a readable video ({err})") from None
+    container, stream = open_video(data, field)
     with container:
-        if not container.streams.video:
-            raise InvalidArgument.field(field, "has no video stream")
-        stream = container.streams.video[0]
-        if stream.codec_context.width * stream.codec_context.height > MAX_PIXELS:
-            raise ResourceExhausted(
-                f"{field} frames are {stream.codec_context.width}x{stream.codec_context.height}, "
-                f"more than {MAX_PIXELS} pixels",
-                subject=field,
-            )
         start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
         decoder, position = None, float("-inf")
         pending: tuple[av.VideoFrame, float] | None = None  # decoded past the last time asked
@@ -169,29 +192,10 @@ class VideoReader:
 
     def __init__(self, source: str | bytes, field: str = "video"):
         self.field = field
-        try:
-            self.container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-        except (av.FFmpegError, ValueError, OSError) as err:
-            raise InvalidArgument.field(field, f"is not a readable video ({err})") from None
-        if not self.container.streams.video:
-            self.container.close()
-            raise InvalidArgument.field(field, "has no video stream")
-        self.stream = self.container.streams.video[0]
+        self.container, self.stream = open_video(source, field)
         ctx = self.stream.codec_context
-        if ctx is None or ctx.width <= 0 or ctx.height <= 0:
-            self.container.close()
-            codec = getattr(self.stream.codec, "name", "") if ctx else "unknown"
-            raise InvalidArgument.field(
-                field, f"has a video stream no decoder here reads (codec {codec or 'unknown'})"
-            )
         self.stream.thread_type = "AUTO"
         self.audio = self.container.streams.audio[0] if self.container.streams.audio else None
-        if ctx.width * ctx.height > MAX_PIXELS:
-            self.container.close()
-            raise ResourceExhausted(
-                f"{field} frames are {ctx.width}x{ctx.height}, more than {MAX_PIXELS} pixels",
-                subject=field,
-            )
         rate = self.stream.average_rate or self.stream.guessed_rate
         duration = (
             float(self.stream.duration * self.stream.time_base)

@@ -10,7 +10,14 @@ import pytest
 
 from common.client import connect
 from common.errors import decode_details
-from vipro.v1 import assets_pb2, assets_pb2_grpc, common_pb2, editing_pb2, enhancement_pb2
+from vipro.v1 import (
+    assets_pb2,
+    assets_pb2_grpc,
+    common_pb2,
+    editing_pb2,
+    enhancement_pb2,
+    segmentation_pb2,
+)
 
 CONVERT = "/vipro.v1.EditingService/ConvertImage"
 LIST_ASSETS = "/vipro.v1.AssetService/ListAssets"
@@ -96,3 +103,20 @@ def test_a_non_finite_float(channel, sigma):
         call(request, timeout=10)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert violations(caught.value) == {"sigma": f"is {sigma}, must be a finite number"}
+
+
+def test_a_video_stream_without_a_decoder(channel):
+    """frames_at read codec_context.width of a stream ffmpeg has no decoder for (INTERNAL)."""
+    from bench.fuzz import media_corpus
+
+    request = segmentation_pb2.DetectInsertionSlotsRequest(
+        video=common_pb2.Video(inline=media_corpus()["mp4-unknown-codec"])
+    )
+    call = channel.unary_unary(
+        "/vipro.v1.SegmentationService/DetectInsertionSlots",
+        request_serializer=type(request).SerializeToString,
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        call(request, timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "no decoder here reads" in caught.value.details()

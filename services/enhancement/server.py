@@ -19,6 +19,8 @@ AUTO_TILE = 512
 denoise in one piece took 2.9 GB in the model process)."""
 SR_OVERLAP = 16
 """Context around an SR tile: the luma net's receptive field is 15 px (tiled == whole)."""
+MIN_LUMA_SIDE = 8
+"""Smallest picture side the luma SR net runs on (smaller ones are edge-padded to it)."""
 DENOISE_OVERLAP = 64
 """Context around a denoise tile: the U-Net sees ~150 px; 64 px each side leaves tiled within
 0.004/255 of whole-image inference (1000x1200, sigma 25)."""
@@ -131,8 +133,13 @@ def _luma_upscale(ctx: CallContext, model: str, pixels: np.ndarray, scale: int) 
             output_bytes={"upscaled": tile.nbytes * scale * scale},
         )["upscaled"]
 
-    upscaled = realesrgan.run_tiled(network, luma, scale, AUTO_TILE, SR_OVERLAP)
-    y = np.clip(upscaled[0, 0], 0, 1).astype(np.float64) * 255.0
+    height, width = luma.shape[2:]
+    # The net's reflection padding needs 2 pixels a side: edge-pad tiny pictures, crop after.
+    grow = ((0, 0), (0, 0), (0, max(0, MIN_LUMA_SIDE - height)), (0, max(0, MIN_LUMA_SIDE - width)))
+    upscaled = realesrgan.run_tiled(
+        network, np.pad(luma, grow, mode="edge"), scale, AUTO_TILE, SR_OVERLAP
+    )
+    y = np.clip(upscaled[0, 0, : height * scale, : width * scale], 0, 1).astype(np.float64) * 255
     chroma = quality.imresize(ycc[:, :, 1:].astype(np.float64), scale)
     out = quality.ycbcr_to_rgb(np.concatenate([y[:, :, None], chroma], axis=2))
     if pixels.shape[2] == 4:
