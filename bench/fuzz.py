@@ -34,6 +34,7 @@ import numpy as np
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
+from PIL import Image
 
 from bench import report
 from common import triton
@@ -79,7 +80,7 @@ def _video(frames: int = 3, side: int = 32, codec: str = "libx264") -> bytes:
 
 
 def forged_jpeg() -> bytes:
-    """A 200 x 200 JPEG whose frame header claims FORGED_SIDE squared."""
+    """A real 200 x 200 JPEG whose frame header was rewritten to FORGED_SIDE squared (48 KB)."""
     noise = np.random.default_rng(0).integers(0, 255, (200, 200, 3), np.uint8)
     data = bytearray(cv2.imencode(".jpg", noise)[1].tobytes())
     i = 2
@@ -89,19 +90,63 @@ def forged_jpeg() -> bytes:
     return bytes(data)
 
 
-def forged_png() -> bytes:
-    """A PNG header claiming FORGED_SIDE squared, with 20 rows of data."""
-
+def _png_file(header: bytes, pixel_data: bytes) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return (
             struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
         )
 
-    header = struct.pack(">IIBBBBB", FORGED_SIDE, FORGED_SIDE, 8, 2, 0, 0, 0)
-    rows = zlib.compress(b"".join(b"\0" + bytes(3 * FORGED_SIDE) for _ in range(20)))
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        chunk(k, b) for k, b in ((b"IHDR", header), (b"IDAT", pixel_data), (b"IEND", b""))
     )
+
+
+def forged_png() -> bytes:
+    """A PNG header for FORGED_SIDE squared RGB, with 20 rows of data."""
+    header = struct.pack(">IIBBBBB", FORGED_SIDE, FORGED_SIDE, 8, 2, 0, 0, 0)
+    return _png_file(
+        header, zlib.compress(b"".join(b"\0" + bytes(3 * FORGED_SIDE) for _ in range(20)))
+    )
+
+
+def complete_png() -> bytes:
+    """A valid, complete FORGED_SIDE squared grey PNG (about 100 KB: deflate of a flat picture)."""
+    rows = zlib.compressobj(9)
+    body = b"".join(rows.compress(b"\0" + bytes(FORGED_SIDE)) for _ in range(FORGED_SIDE))
+    header = struct.pack(">IIBBBBB", FORGED_SIDE, FORGED_SIDE, 8, 0, 0, 0, 0)
+    return _png_file(header, body + rows.flush())
+
+
+def forged_webp() -> bytes:
+    """A lossless 64 x 64 WebP whose VP8L header was rewritten to FORGED_SIDE squared."""
+    out = io.BytesIO()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(out, "WEBP", lossless=True)
+    data = bytearray(out.getvalue())
+    at = data.find(b"VP8L") + 9
+    bits = int.from_bytes(data[at : at + 4], "little") & ~0x0FFFFFFF
+    data[at : at + 4] = (bits | (FORGED_SIDE - 1) | ((FORGED_SIDE - 1) << 14)).to_bytes(4, "little")
+    return bytes(data)
+
+
+def forged_tiff() -> bytes:
+    """An uncompressed grey TIFF declaring FORGED_SIDE squared in one strip of 100 bytes."""
+    side = FORGED_SIDE
+    tags = [(256, 4, side), (257, 4, side), (258, 3, 8), (259, 3, 1), (262, 3, 1),
+            (273, 4, 8 + 2 + 9 * 12 + 4), (277, 3, 1), (278, 4, side), (279, 4, 100)]  # fmt: skip
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in tags
+    )
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + bytes(100)
+
+
+FORGED = {
+    "jpeg-forged": forged_jpeg,
+    "png-forged": forged_png,
+    "png-complete-100mp": complete_png,
+    "webp-forged": forged_webp,
+    "tiff-forged": forged_tiff,
+}
+"""Pictures whose headers claim FORGED_SIDE x FORGED_SIDE pixels, each under 200 KB."""
 
 
 def media_corpus() -> dict[str, bytes]:
@@ -118,8 +163,7 @@ def media_corpus() -> dict[str, bytes]:
         "png-1x1": _png(np.zeros((1, 1, 3), np.uint8)),
         "png-16bit": cv2.imencode(".png", (photo.astype(np.uint16) * 257))[1].tobytes(),
         "png-truncated": _png(photo)[:200],
-        "jpeg-forged": forged_jpeg(),
-        "png-forged": forged_png(),
+        **{name: make() for name, make in FORGED.items()},
         "mp4": video,
         "mp4-truncated": video[: len(video) // 2],
         "mp4-unknown-codec": video.replace(b"avc1", b"zzzz"),

@@ -5,10 +5,8 @@ never decode; Triton keeps serving."""
 from __future__ import annotations
 
 import io
-import struct
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import cv2
@@ -17,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.fuzz import FORGED, FORGED_SIDE, complete_png, forged_jpeg
 from common import media, triton
 from common.admission import MemoryBudget, parse_bytes
 from common.client import AssetClient, connect
@@ -29,13 +28,12 @@ from vipro.v1 import (
     segmentation_pb2,
 )
 
-SIDE = 10_000
 BUDGET = 1 << 30
 
 
 def test_a_short_jpeg_is_refused_and_admission_runs_before_decoding():
     with pytest.raises(InvalidArgument, match=r"48[0-9]{3}-byte JPEG claiming 10000x10000"):
-        media.decode_image(short_jpeg())
+        media.decode_image(forged_jpeg())
     seen = []
 
     def refuse(width: int, height: int) -> None:
@@ -44,7 +42,7 @@ def test_a_short_jpeg_is_refused_and_admission_runs_before_decoding():
 
     with pytest.raises(ResourceExhausted):
         media.decode_image(complete_png(), admit=refuse)
-    assert seen == [(SIDE, SIDE)]
+    assert seen == [(FORGED_SIDE, FORGED_SIDE)]
 
 
 def test_parse_bytes():
@@ -77,76 +75,11 @@ def test_a_request_that_does_not_fit_now_waits_for_memory_to_come_back():
     assert budget.reserved == 600
 
 
-# Files whose headers claim 10000 x 10000 pixels -----------------------------------------------
-def short_jpeg() -> bytes:
-    """A real 200 x 200 JPEG whose frame header was rewritten to 10000 x 10000 (48 KB)."""
-    noise = np.random.default_rng(0).integers(0, 255, (200, 200, 3), np.uint8)
-    data = bytearray(cv2.imencode(".jpg", noise)[1].tobytes())
-    i = 2
-    while data[i + 1] not in (0xC0, 0xC2):
-        i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
-    data[i + 5 : i + 9] = struct.pack(">HH", SIDE, SIDE)
-    return bytes(data)
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def short_png() -> bytes:
-    """A PNG header for 10000 x 10000 RGB with 50 rows of data."""
-    rows = zlib.compress(b"".join(b"\0" + bytes(3 * SIDE) for _ in range(50)))
-    header = struct.pack(">IIBBBBB", SIDE, SIDE, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + b"".join(
-        _png_chunk(k, b) for k, b in ((b"IHDR", header), (b"IDAT", rows), (b"IEND", b""))
-    )
-
-
-def complete_png() -> bytes:
-    """A valid, complete 10000 x 10000 grey PNG (about 100 KB: deflate of a flat picture)."""
-    rows = zlib.compressobj(9)
-    body = b"".join(rows.compress(b"\0" + bytes(SIDE)) for _ in range(SIDE)) + rows.flush()
-    header = struct.pack(">IIBBBBB", SIDE, SIDE, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + b"".join(
-        _png_chunk(k, b) for k, b in ((b"IHDR", header), (b"IDAT", body), (b"IEND", b""))
-    )
-
-
-def short_webp() -> bytes:
-    """A lossless 64 x 64 WebP whose VP8L header was rewritten to 10000 x 10000."""
-    out = io.BytesIO()
-    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(out, "WEBP", lossless=True)
-    data = bytearray(out.getvalue())
-    at = data.find(b"VP8L") + 9
-    bits = int.from_bytes(data[at : at + 4], "little") & ~0x0FFFFFFF
-    data[at : at + 4] = (bits | (SIDE - 1) | ((SIDE - 1) << 14)).to_bytes(4, "little")
-    return bytes(data)
-
-
-def short_tiff() -> bytes:
-    """An uncompressed grey TIFF declaring 10000 x 10000 in one strip of 100 bytes."""
-    tags = [(256, 4, SIDE), (257, 4, SIDE), (258, 3, 8), (259, 3, 1), (262, 3, 1),
-            (273, 4, 8 + 2 + 9 * 12 + 4), (277, 3, 1), (278, 4, SIDE), (279, 4, 100)]  # fmt: skip
-    ifd = struct.pack("<H", len(tags)) + b"".join(
-        struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in tags
-    )
-    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + bytes(100)
-
-
-BOMBS = {
-    "short-jpeg": short_jpeg,
-    "short-png": short_png,
-    "complete-png": complete_png,
-    "short-webp": short_webp,
-    "short-tiff": short_tiff,
-}
-
-
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_the_files_claim_what_the_test_says():
-    for name, make in BOMBS.items():
+    for name, make in FORGED.items():
         data = make()
-        assert Image.open(io.BytesIO(data)).size == (SIDE, SIDE), name
+        assert Image.open(io.BytesIO(data)).size == (FORGED_SIDE, FORGED_SIDE), name
         assert len(data) < 200_000, name
 
 
@@ -229,7 +162,7 @@ def test_images_claiming_100_megapixels_are_refused_with_bounded_memory(budget_m
     outcomes: dict[tuple[str, str], str] = {}
 
     def send_all() -> None:
-        for bomb, make in BOMBS.items():
+        for bomb, make in FORGED.items():
             image = common_pb2.Image(asset_id=assets.upload(make()).asset_id)
             for method, request in requests(image).items():
                 call = channel.unary_unary(
@@ -250,7 +183,9 @@ def test_images_claiming_100_megapixels_are_refused_with_bounded_memory(budget_m
     assert set(outcomes.values()) <= refused, outcomes
     # A complete 100 MP picture costs more than 1 GiB in every capability: refused from its
     # header. The short ones are refused before or while decoding.
-    assert {v for (b, _), v in outcomes.items() if b == "complete-png"} == {"RESOURCE_EXHAUSTED"}
+    assert {v for (b, _), v in outcomes.items() if b == "png-complete-100mp"} == {
+        "RESOURCE_EXHAUSTED"
+    }
     assert max(growth[:3]) < BUDGET, growth
     assert max(growth[3:], default=0) < 64 << 20, growth  # Triton's model processes untouched
     small = enhancement_pb2.DenoiseRequest(
