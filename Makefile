@@ -10,7 +10,7 @@ GEN_STAMP := protos/vipro/v1/.generated
 # The checkout's own mesh: `make demo/up/down/status` never use another folder's state.
 STATE := VIPRO_HOME=$(CURDIR)/.vipro
 
-.PHONY: venv protos models train-sr train-denoise sysdeps lint test demo up down status bench clean
+.PHONY: venv protos models train-sr train-denoise sysdeps lint test test-fast demo up down status bench clean
 
 venv: $(STAMP) $(GEN_STAMP)
 
@@ -62,6 +62,10 @@ lint: venv
 test: venv sysdeps models
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest -q
+
+# The everyday lane: no processes, no Triton (algorithms, contracts, stores, CLI parsing).
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not mesh and not triton and not slow"
 
 demo: venv models
 	$(STATE) $(BIN)/python -m common.demo

@@ -101,12 +101,15 @@ def _png_file(header: bytes, pixel_data: bytes) -> bytes:
     )
 
 
+def png_claiming(width: int, height: int, rows: int = 0) -> bytes:
+    """An RGB PNG whose header claims width x height, holding only `rows` rows of data."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return _png_file(header, zlib.compress(b"".join(b"\0" + bytes(3 * width) for _ in range(rows))))
+
+
 def forged_png() -> bytes:
     """A PNG header for FORGED_SIDE squared RGB, with 20 rows of data."""
-    header = struct.pack(">IIBBBBB", FORGED_SIDE, FORGED_SIDE, 8, 2, 0, 0, 0)
-    return _png_file(
-        header, zlib.compress(b"".join(b"\0" + bytes(3 * FORGED_SIDE) for _ in range(20)))
-    )
+    return png_claiming(FORGED_SIDE, FORGED_SIDE, 20)
 
 
 def complete_png() -> bytes:

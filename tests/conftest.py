@@ -19,6 +19,23 @@ LIMITED_KEY = "limited-tenant-key"
 OTHER_KEY = "other-tenant-key"
 
 
+TRITON_FIXTURES = {"vision_mesh", "enhance_mesh", "triton_mesh", "budget_mesh", "fuzz_mesh"}
+"""Fixtures that start a real Triton (tens of seconds each)."""
+MESH_FIXTURES = {"mesh", "job_mesh", *TRITON_FIXTURES}
+"""Fixtures that start gateway and service processes."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by what they start (their fixtures' closure): `mesh` for processes on
+    loopback, `triton` for a Triton server. `make test-fast` runs the rest."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & MESH_FIXTURES:
+            item.add_marker(pytest.mark.mesh)
+        if used & TRITON_FIXTURES:
+            item.add_marker(pytest.mark.triton)
+
+
 def shared_data(*parts: str) -> Path:
     """A path under ../shared/data, skipping the test when it is absent."""
     path = SHARED_DATA.joinpath(*parts)

@@ -10,10 +10,7 @@ from PIL import Image
 from bench.product_scenes import STUDIO_BACKGROUNDS, make_multi_scene, make_scene
 from services.segmentation import commodity, saliency
 from tests.conftest import shared_data
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max((a | b).sum(), 1))
+from tests.helpers import iou
 
 
 def full_size(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -40,6 +37,7 @@ def test_main_product_on_every_studio_background_kind(kind):
         assert iou(centre_box(truth.shape), truth) < 0.8  # the test can tell a trivial answer
 
 
+@pytest.mark.slow
 def test_cluttered_scenes_fall_back_to_barrier_saliency():
     # Multi-coloured defocused backgrounds that the product's colours may share: the border
     # colour model finds nothing there (median IoU 0 on these seeds), the saliency fallback does.
@@ -105,6 +103,7 @@ def test_working_scale_is_reported():
     assert segments[0].mask.shape == (341, 512)
 
 
+@pytest.mark.slow
 def test_product_smoke_images():
     d = shared_data("product_mask_smoke")
     scores = []

@@ -83,6 +83,7 @@ def test_noise_estimator_on_a_textured_scene():
         assert abs(estimate - sigma) < 0.1 * sigma + 1.5, (sigma, estimate)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sigma", [15, 25, 50])
 def test_set12_psnr(denoiser, sigma):
     data = shared_data("Set12").parent

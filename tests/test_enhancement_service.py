@@ -18,6 +18,7 @@ from common.mesh import Mesh
 from common.triton import MODEL_REPOSITORY
 from services.enhancement import quality, realesrgan
 from tests.conftest import tenants
+from tests.helpers import decoded, png
 from vipro.v1 import common_pb2, enhancement_pb2, enhancement_pb2_grpc
 
 
@@ -50,14 +51,6 @@ def photo(height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def png(pixels: np.ndarray) -> bytes:
-    return cv2.imencode(".png", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))[1].tobytes()
-
-
-def decode(image: common_pb2.Image) -> np.ndarray:
-    return cv2.cvtColor(cv2.imdecode(np.frombuffer(image.inline, np.uint8), 1), cv2.COLOR_BGR2RGB)
-
-
 def sr_request(pixels, **fields) -> enhancement_pb2.SuperResolveRequest:
     output = common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG)
     return enhancement_pb2.SuperResolveRequest(
@@ -68,7 +61,7 @@ def sr_request(pixels, **fields) -> enhancement_pb2.SuperResolveRequest:
 def test_realesrgan_on_triton_equals_the_in_process_port(stub):
     pixels = photo()
     reply = stub.SuperResolve(sr_request(pixels, scale=2, model="realesr-animevideov3"), timeout=60)
-    served = decode(reply.image)
+    served = decoded(reply.image)
     assert served.shape == (96, 128, 3) and reply.model == "realesr-animevideov3"
     module, _ = realesrgan.build_model(
         "realesr-animevideov3-x2", MODEL_REPOSITORY / "realesr_animevideov3_x2" / "1"
@@ -129,14 +122,14 @@ def test_triton_down_is_unavailable_promptly_then_works_again(enhance_mesh, stub
             assert err.code() == grpc.StatusCode.UNAVAILABLE
             assert time.monotonic() < deadline, "service did not recover after Triton came back"
             time.sleep(0.5)
-    assert decode(reply.image).shape == (96, 128, 3)
+    assert decoded(reply.image).shape == (96, 128, 3)
 
 
 def test_vipro_fast_beats_bicubic(stub):
     truth = photo(96, 128, seed=3)
     small = quality.imresize(truth, 0.5)
     reply = stub.SuperResolve(sr_request(small, scale=2), timeout=60)
-    served = decode(reply.image)
+    served = decoded(reply.image)
     bicubic = np.clip(quality.imresize(small.astype(np.float64), 2), 0, 255).astype(np.uint8)
     assert reply.model == "vipro-fast"
     assert quality.psnr_y(served, truth, 2) > quality.psnr_y(bicubic, truth, 2) + 0.5
@@ -156,7 +149,7 @@ def test_denoise_removes_noise_blind_and_with_sigma(stub):
             ),
             timeout=60,
         )
-        assert quality.psnr(decode(reply.image), clean) > before + 4.0
+        assert quality.psnr(decoded(reply.image), clean) > before + 4.0
         if sigma == 0:
             assert 15 < reply.sigma < 35  # the blind estimate
 
@@ -166,7 +159,7 @@ def test_tiny_and_thin_pictures_are_upscaled(stub, shape):
     """A 1x1 picture made the luma net fail (INTERNAL): its padding needs 2 pixels a side."""
     pixels = photo(*shape, seed=2)
     reply = stub.SuperResolve(sr_request(pixels, scale=2), timeout=60)
-    assert decode(reply.image).shape == (shape[0] * 2, shape[1] * 2, 3)
+    assert decoded(reply.image).shape == (shape[0] * 2, shape[1] * 2, 3)
 
 
 def test_large_pictures_are_denoised_in_tiles_equal_to_one_pass(stub):
@@ -182,6 +175,6 @@ def test_large_pictures_are_denoised_in_tiles_equal_to_one_pass(stub):
         sigma=15,
         output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG),
     )
-    served = decode(stub.Denoise(request, timeout=120).image).astype(np.float64)
+    served = decoded(stub.Denoise(request, timeout=120).image).astype(np.float64)
     whole = nets.denoise(nets.load_denoiser(), noisy.astype(np.float64), 15)
     assert np.abs(served - np.clip(whole, 0, 255)).max() <= 1.0  # rounding only

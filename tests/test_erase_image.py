@@ -6,14 +6,12 @@ erased region should show.
 
 from __future__ import annotations
 
-import io
-
 import grpc
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from tests.test_inpaint import brick_wall, psnr
+from tests.helpers import brick_wall, decoded, png, psnr
 from vipro.v1 import common_pb2, editing_pb2, editing_pb2_grpc, segmentation_pb2
 
 Target = editing_pb2.EraseTarget
@@ -23,16 +21,6 @@ FONT = ImageFont.load_default(size=40)
 @pytest.fixture(scope="module")
 def editing(channel) -> editing_pb2_grpc.EditingServiceStub:
     return editing_pb2_grpc.EditingServiceStub(channel)
-
-
-def png(pixels: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, "PNG")
-    return buf.getvalue()
-
-
-def decoded(image: common_pb2.Image) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(image.inline)))
 
 
 def erase(stub, pixels: np.ndarray, **region) -> editing_pb2.EraseImageResponse:

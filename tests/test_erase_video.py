@@ -13,8 +13,7 @@ from google.protobuf import any_pb2
 from bench.video_scenes import CJK_FONTS, encode, make_clip, walk
 from common.video import VideoReader
 from services.editing import erase, inpaint, video_fill
-from tests.test_erase_image import decoded, png
-from tests.test_person_segmentation import picture
+from tests.helpers import decoded, picture, png, psnr
 from vipro.v1 import (
     common_pb2,
     editing_pb2,
@@ -30,11 +29,6 @@ Target = editing_pb2.EraseTarget
 @pytest.fixture(scope="module")
 def editing(channel) -> editing_pb2_grpc.EditingServiceStub:
     return editing_pb2_grpc.EditingServiceStub(channel)
-
-
-def psnr(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
-    error = np.mean((a.astype(float) - b.astype(float))[region] ** 2)
-    return float(10 * np.log10(255**2 / max(error, 1e-9)))
 
 
 def frames_of(data: bytes) -> list:

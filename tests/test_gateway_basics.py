@@ -10,7 +10,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tests.test_production import png
+from tests.helpers import two_colour_png
 from vipro.v1 import common_pb2, editing_pb2, editing_pb2_grpc
 
 
@@ -36,7 +36,9 @@ def test_health_and_reflection_need_no_key(mesh):
 def test_request_id_travels_to_the_service_log_and_back(mesh, channel):
     rid = f"trace-{time.time_ns()}"
     stub = editing_pb2_grpc.EditingServiceStub(channel)
-    request = editing_pb2.ConvertImageRequest(image=common_pb2.Image(inline=png(8, 8)), width=4)
+    request = editing_pb2.ConvertImageRequest(
+        image=common_pb2.Image(inline=two_colour_png(8, 8)), width=4
+    )
     reply, call = stub.ConvertImage.with_call(
         request, timeout=10, metadata=(("x-request-id", rid),)
     )

@@ -6,23 +6,7 @@ import numpy as np
 import pytest
 
 from services.editing import erase, inpaint
-
-
-def psnr(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
-    error = np.mean((a.astype(float) - b.astype(float))[region] ** 2)
-    return float(10 * np.log10(255**2 / max(error, 1e-9)))
-
-
-def brick_wall(h: int = 160, w: int = 224, seed: int = 0) -> np.ndarray:
-    """A regular texture (bricks with mortar lines and grain): diffusion cannot invent it,
-    copying from elsewhere in the picture can."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    row = yy // 16
-    mortar = (yy % 16 < 3) | (((xx + 16 * (row % 2)) % 32) < 3)
-    image = np.where(mortar[..., None], [200, 200, 190], [150, 60, 40]).astype(float)
-    image += rng.normal(0, 6, image.shape)
-    return np.clip(image, 0, 255).astype(np.uint8)
+from tests.helpers import brick_wall, psnr
 
 
 def test_patchmatch_continues_texture_where_telea_smears_it():

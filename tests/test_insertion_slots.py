@@ -14,6 +14,7 @@ from PIL import Image
 
 from bench.room_scenes import make_room, make_wall
 from services.segmentation import insertion_slots
+from tests.helpers import png
 from vipro.v1 import common_pb2, segmentation_pb2, segmentation_pb2_grpc
 
 Surface = segmentation_pb2.InsertionSurface
@@ -28,12 +29,6 @@ KIND = {
 @pytest.fixture(scope="module")
 def stub(channel):
     return segmentation_pb2_grpc.SegmentationServiceStub(channel)
-
-
-def png(pixels: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, "PNG")
-    return buf.getvalue()
 
 
 def quad_iou(a: np.ndarray, b: np.ndarray) -> float:

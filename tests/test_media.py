@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+from bench.fuzz import png_claiming
 from common.errors import InvalidArgument, ResourceExhausted
 from common.media import decode_image, decode_mask, encode_image, flatten
 from vipro.v1 import common_pb2
@@ -20,22 +19,6 @@ def pil_bytes(image: PILImage.Image, fmt: str, **kwargs) -> bytes:
     buf = io.BytesIO()
     image.save(buf, fmt, **kwargs)
     return buf.getvalue()
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims width x height, with a tiny (wrong) data stream."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
-        + chunk(b"IEND", b"")
-    )
 
 
 def test_empty_bytes():
@@ -50,7 +33,7 @@ def test_not_an_image():
 
 def test_decompression_bomb_is_refused_before_decoding():
     with pytest.raises(ResourceExhausted, match="20000x20000"):
-        decode_image(png_header_only(20000, 20000), "image")
+        decode_image(png_claiming(20000, 20000), "image")
 
 
 def test_truncated_jpeg():

@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import urllib.request
-
-from prometheus_client.parser import text_string_to_metric_families
-
-from tests.test_production import png
+from tests.helpers import scrape, two_colour_png, value
 from vipro.v1 import common_pb2, editing_pb2, editing_pb2_grpc
-
-
-def scrape(port: int) -> dict[tuple, float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return out
-
-
-def value(samples: dict, name: str, **labels) -> float:
-    return sum(
-        v
-        for (n, ls), v in samples.items()
-        if n == name and all(dict(ls).get(k) == w for k, w in labels.items())
-    )
 
 
 def test_counters_move_on_gateway_and_service(mesh, channel):
     editing = mesh.processes["editing"]
     before_gw, before_svc = scrape(mesh.metrics_port), scrape(editing.metrics_port)
     stub = editing_pb2_grpc.EditingServiceStub(channel)
-    request = editing_pb2.ConvertImageRequest(image=common_pb2.Image(inline=png(40, 30)), width=20)
+    request = editing_pb2.ConvertImageRequest(
+        image=common_pb2.Image(inline=two_colour_png(40, 30)), width=20
+    )
     for _ in range(3):
         stub.ConvertImage(request, timeout=10)
     after_gw, after_svc = scrape(mesh.metrics_port), scrape(editing.metrics_port)

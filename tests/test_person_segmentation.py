@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from services.segmentation import person
-from tests.conftest import TESTS
+from tests.helpers import picture, png
 from vipro.v1 import common_pb2, segmentation_pb2
 
 Form = segmentation_pb2.CutoutForm
@@ -19,16 +19,6 @@ Form = segmentation_pb2.CutoutForm
 @pytest.fixture(scope="module")
 def stub(segmentation):
     return segmentation
-
-
-def picture(name: str) -> np.ndarray:
-    return np.asarray(Image.open(TESTS / "data" / name).convert("RGB"))
-
-
-def png(pixels: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, "PNG")
-    return buf.getvalue()
 
 
 def cut(stub, pixels: np.ndarray, **fields) -> segmentation_pb2.SegmentPersonResponse:

@@ -9,13 +9,8 @@ import pytest
 from google.rpc import error_details_pb2
 
 from common.errors import decode_details
+from tests.helpers import two_colour_png
 from vipro.v1 import common_pb2, production_pb2, production_pb2_grpc
-
-
-def png(width: int, height: int) -> bytes:
-    image = np.zeros((height, width, 3), np.uint8)
-    image[:, : width // 2] = (0, 0, 255)
-    return cv2.imencode(".png", image)[1].tobytes()
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +21,12 @@ def producer(channel):
 def test_general_recipe_resizes_every_material_to_every_size(producer, assets):
     request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_GENERAL)
     request.params.update({"sizes": [{"width": 64, "height": 64}, {"width": 120, "height": 40}]})
-    request.materials.add(name="a", role="product", image=common_pb2.Image(inline=png(300, 200)))
-    request.materials.add(name="b", role="product", image=common_pb2.Image(inline=png(50, 80)))
+    request.materials.add(
+        name="a", role="product", image=common_pb2.Image(inline=two_colour_png(300, 200))
+    )
+    request.materials.add(
+        name="b", role="product", image=common_pb2.Image(inline=two_colour_png(50, 80))
+    )
     reply = producer.Produce(request, timeout=30)
     names = sorted(m.name for m in reply.materials)
     assert names == ["a-120x40", "a-64x64", "b-120x40", "b-64x64"]
@@ -47,7 +46,7 @@ def test_general_recipe_resizes_every_material_to_every_size(producer, assets):
 
 def test_recipe_with_a_missing_capability_is_failed_precondition(producer):
     request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_ASSEMBLE)
-    request.materials.add(name="a", image=common_pb2.Image(inline=png(10, 10)))
+    request.materials.add(name="a", image=common_pb2.Image(inline=two_colour_png(10, 10)))
     with pytest.raises(grpc.RpcError) as info:
         producer.Produce(request, timeout=30)
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -92,7 +91,7 @@ def test_missing_type_is_invalid(producer):
 def test_bad_productions_are_invalid_argument(producer, fields, params, needle):
     request = production_pb2.ProduceRequest(**fields)
     request.params.update(params)
-    request.materials.add(name="a", image=common_pb2.Image(inline=png(10, 10)))
+    request.materials.add(name="a", image=common_pb2.Image(inline=two_colour_png(10, 10)))
     with pytest.raises(grpc.RpcError) as info:
         producer.Produce(request, timeout=30)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -19,8 +19,7 @@ import pytest
 import yaml
 
 from common.mesh import free_port
-from tests.test_metrics import scrape, value
-from tests.test_production import png
+from tests.helpers import scrape, two_colour_png, value
 from vipro.v1 import common_pb2, editing_pb2, editing_pb2_grpc
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
@@ -244,7 +243,9 @@ def test_real_prometheus_scrapes_gateway_and_service(mesh, channel, tmp_path):
         ],
     }
     stub = editing_pb2_grpc.EditingServiceStub(channel)
-    request = editing_pb2.ConvertImageRequest(image=common_pb2.Image(inline=png(40, 30)), width=20)
+    request = editing_pb2.ConvertImageRequest(
+        image=common_pb2.Image(inline=two_colour_png(40, 30)), width=20
+    )
     # One call first, so the ConvertImage series exist before Prometheus' first scrape: rate()
     # only sees increases between samples Prometheus has stored.
     stub.ConvertImage(request, timeout=10)

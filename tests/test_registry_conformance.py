@@ -277,6 +277,7 @@ def test_heartbeat_known_passes_unknown_raises_not_found(registry, servers):
         registry.heartbeat("hb")
 
 
+@pytest.mark.slow
 def test_live_instance_stays_healthy_past_its_ttl(registry, servers):
     registry.register(make_instance("live", servers().address), 1)
     eventually(lambda: healthy(registry, "live"), what="live healthy")
@@ -334,6 +335,7 @@ def test_consul_registration_follows_the_documented_mapping(fake_consul, servers
         registry.close()
 
 
+@pytest.mark.slow
 def test_consul_watch_follows_changes_with_blocking_queries(fake_consul, servers):
     registry = consul_registry(fake_consul)
     other = consul_registry(fake_consul)  # a provider's view: writes only
@@ -369,6 +371,7 @@ def test_consul_watch_follows_changes_with_blocking_queries(fake_consul, servers
         registry.close()
 
 
+@pytest.mark.slow
 def test_consul_watch_keeps_snapshot_while_agent_is_down(fake_consul, servers):
     registry = consul_registry(fake_consul)
     try:
@@ -386,6 +389,7 @@ def test_consul_watch_keeps_snapshot_while_agent_is_down(fake_consul, servers):
         registry.close()
 
 
+@pytest.mark.slow
 def test_consul_reaps_dead_instance_and_heartbeat_says_register_again(fake_consul, servers):
     server = servers()
     registry = consul_registry(fake_consul, deregister_after_seconds=1)

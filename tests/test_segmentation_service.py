@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import cv2
 import grpc
@@ -12,8 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.fuzz import png_claiming
 from bench.product_scenes import make_scene
 from common.errors import decode_details
+from tests.helpers import decoded, iou
 from vipro.v1 import common_pb2, segmentation_pb2, segmentation_pb2_grpc
 
 Form = segmentation_pb2.CutoutForm
@@ -42,14 +42,6 @@ def encode(pixels: np.ndarray, mode: str | None = None, fmt: str = "PNG") -> byt
     return buf.getvalue()
 
 
-def decode(image: common_pb2.Image) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(image.inline)))
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max((a | b).sum(), 1))
-
-
 def segment(stub, data: bytes, **fields) -> segmentation_pb2.SegmentObjectResponse:
     request = segmentation_pb2.SegmentObjectRequest(
         image=common_pb2.Image(inline=data),
@@ -69,17 +61,17 @@ def test_product_cutout_in_every_form_round_trips(stub):
     )
     reply = segment(stub, encode(scene.image), cutout=options)
     truth = scene.alpha >= 0.5
-    mask = decode(reply.cutout.mask.image)
-    alpha = decode(reply.cutout.alpha.image).astype(np.float64) / 255
-    rgba = decode(reply.cutout.rgba)
-    composite = decode(reply.cutout.on_background)
-    crop = decode(reply.cutout.crop)
+    mask = decoded(reply.cutout.mask.image)
+    alpha = decoded(reply.cutout.alpha.image).astype(np.float64) / 255
+    rgba = decoded(reply.cutout.rgba)
+    composite = decoded(reply.cutout.on_background)
+    crop = decoded(reply.cutout.crop)
     assert mask.shape == alpha.shape == (h, w) and rgba.shape == (h, w, 4)
     assert composite.shape == (h, w, 3)
     assert set(np.unique(mask)) <= {0, 255}
     assert iou(mask > 0, truth) >= 0.95
     assert np.abs(alpha - scene.alpha).sum() < np.abs((mask > 0) - scene.alpha).sum()
-    assert np.array_equal(rgba[..., 3], decode(reply.cutout.alpha.image))
+    assert np.array_equal(rgba[..., 3], decoded(reply.cutout.alpha.image))
     # Straight alpha: opaque pixels keep the image's colours; the composite is alpha-weighted.
     opaque = rgba[..., 3] == 255
     assert np.abs(rgba[opaque][:, :3].astype(int) - scene.image[opaque]).max() <= 2
@@ -108,12 +100,12 @@ def test_separate_objects_and_region(stub):
     lefts = sorted(o.box.x for o in reply.objects)
     assert lefts[0] < 320 <= lefts[1]
     for obj in reply.objects:
-        own = decode(obj.cutout.mask.image) > 0
+        own = decoded(obj.cutout.mask.image) > 0
         assert own[:, :320].any() != own[:, 320:].any()  # each cut-out holds one product
     region = common_pb2.Box(x=320, y=0, width=320, height=256)
     right = segment(stub, encode(both), region=region)
     assert len(right.objects) == 1 and right.objects[0].box.x >= 320
-    alpha = decode(right.cutout.rgba)[..., 3]
+    alpha = decoded(right.cutout.rgba)[..., 3]
     assert alpha.shape == (256, 640) and not alpha[:, :320].any()
 
 
@@ -132,9 +124,9 @@ def test_matte_from_mask_and_trimap(stub):
         ),
         timeout=60,
     )
-    alpha = decode(reply.cutout.alpha.image) / 255.0
+    alpha = decoded(reply.cutout.alpha.image) / 255.0
     assert np.abs(alpha - scene.alpha).sum() < 0.5 * np.abs(coarse / 255.0 - scene.alpha).sum()
-    assert decode(reply.foreground).shape == (h, w, 3)
+    assert decoded(reply.foreground).shape == (h, w, 3)
     trimap = np.where(truth, 255, 0).astype(np.uint8)
     trimap[
         cv2.dilate(truth.astype(np.uint8), np.ones((9, 9)))
@@ -148,19 +140,8 @@ def test_matte_from_mask_and_trimap(stub):
         ),
         timeout=60,
     )
-    alpha = decode(by_trimap.cutout.alpha.image) / 255.0
+    alpha = decoded(by_trimap.cutout.alpha.image) / 255.0
     assert (alpha[trimap == 255] == 1).all() and (alpha[trimap == 0] == 0).all()
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims width x height, with one tiny compressed row."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0"))
 
 
 def picture() -> np.ndarray:
@@ -177,7 +158,7 @@ def jpeg_truncated() -> bytes:
     [
         (b"", grpc.StatusCode.INVALID_ARGUMENT, "image"),
         (encode(np.zeros((1, 1, 3), np.uint8)), grpc.StatusCode.INVALID_ARGUMENT, "1x1"),
-        (png_header_only(20000, 20000), grpc.StatusCode.RESOURCE_EXHAUSTED, "20000x20000"),
+        (png_claiming(20000, 20000), grpc.StatusCode.RESOURCE_EXHAUSTED, "20000x20000"),
         (jpeg_truncated(), grpc.StatusCode.INVALID_ARGUMENT, "truncated"),
         (b"%PDF-1.7 this is not an image", grpc.StatusCode.INVALID_ARGUMENT, "not a"),
     ],
@@ -202,7 +183,7 @@ def test_other_pixel_formats_are_converted(stub, mode):
     reply = segment(
         stub, data, cutout=segmentation_pb2.CutoutOptions(forms=[Form.CUTOUT_FORM_MASK])
     )
-    mask = decode(reply.cutout.mask.image)
+    mask = decoded(reply.cutout.mask.image)
     assert mask.shape == (96, 128) and mask.any()
 
 

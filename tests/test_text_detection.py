@@ -16,6 +16,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from services.segmentation import text
+from tests.helpers import iou, png
 from vipro.v1 import common_pb2, segmentation_pb2
 
 Granularity = segmentation_pb2.TextGranularity
@@ -57,12 +58,6 @@ class Page:
         return np.asarray(self.glyphs) > 64
 
 
-def png(pixels: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, "PNG")
-    return buf.getvalue()
-
-
 def detect(stub, pixels: np.ndarray, **fields) -> segmentation_pb2.DetectTextResponse:
     request = segmentation_pb2.DetectTextRequest(
         image=common_pb2.Image(inline=png(pixels)), **fields
@@ -81,10 +76,6 @@ def box_corners(box: tuple[float, float, float, float]) -> np.ndarray:
 
 def mask_of(reply: segmentation_pb2.DetectTextResponse) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(reply.mask.image.inline))) > 0
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max(1, (a | b).sum()))
 
 
 def two_paragraphs() -> Page:

@@ -1,0 +1,83 @@
+"""What several tests share: pictures in and out of messages, quality measures, small scenes,
+metrics scraping. Tests import from here, never from each other."""
+
+from __future__ import annotations
+
+import io
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
+
+from vipro.v1 import common_pb2
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def png(pixels: np.ndarray) -> bytes:
+    """uint8 grey, RGB or RGBA pixels as PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def two_colour_png(width: int, height: int) -> bytes:
+    """A PNG whose left half is red and right half black."""
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:, : width // 2] = (255, 0, 0)
+    return png(image)
+
+
+def decoded(image: common_pb2.Image) -> np.ndarray:
+    """The pixels of an inline Image, as stored (grey, RGB or RGBA)."""
+    return np.asarray(Image.open(io.BytesIO(image.inline)))
+
+
+def picture(name: str) -> np.ndarray:
+    """An RGB picture from tests/data."""
+    return np.asarray(Image.open(DATA / name).convert("RGB"))
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boolean masks (0 when both are empty)."""
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def psnr(a: np.ndarray, b: np.ndarray, region: np.ndarray | None = None) -> float:
+    """PSNR (dB, 8-bit peak) of `a` against `b`, over `region` (boolean) or everywhere."""
+    diff = a.astype(float) - b.astype(float)
+    error = np.mean((diff if region is None else diff[region]) ** 2)
+    return float(10 * np.log10(255**2 / max(error, 1e-9)))
+
+
+def brick_wall(h: int = 160, w: int = 224, seed: int = 0) -> np.ndarray:
+    """A regular texture (bricks with mortar lines and grain): diffusion cannot invent it,
+    copying from elsewhere in the picture can."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    row = yy // 16
+    mortar = (yy % 16 < 3) | (((xx + 16 * (row % 2)) % 32) < 3)
+    image = np.where(mortar[..., None], [200, 200, 190], [150, 60, 40]).astype(float)
+    image += rng.normal(0, 6, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def scrape(port: int) -> dict[tuple, float]:
+    """Every sample a /metrics endpoint serves: (name, sorted labels) -> value."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def value(samples: dict, name: str, **labels) -> float:
+    """Sum of the samples named `name` whose labels include `labels`."""
+    return sum(
+        v
+        for (n, ls), v in samples.items()
+        if n == name and all(dict(ls).get(k) == w for k, w in labels.items())
+    )
