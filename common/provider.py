@@ -20,6 +20,7 @@ registration with heartbeats, and a graceful drain on SIGTERM.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import operator
 import os
@@ -98,6 +99,22 @@ class Capability:
     service: str = ""
     models: tuple[str, ...] = ()
     memory: MemoryCost | None = None
+
+    def __post_init__(self) -> None:
+        """Fail at import, not at registration, when no contract defines the RPC."""
+        family, _, rpc = self.name.partition(".")
+        if not family or not rpc:
+            raise ValueError(f"capability name {self.name!r} is not <family>.<Rpc>")
+        try:
+            methods = find_service(self.service_name).methods_by_name
+        except KeyError:
+            raise ValueError(
+                f"capability {self.name}: no contract defines service {self.service_name}"
+            ) from None
+        if rpc not in methods:
+            close = difflib.get_close_matches(rpc, list(methods), n=3)
+            hint = f"; did you mean {', '.join(f'{family}.{c}' for c in close)}?" if close else ""
+            raise ValueError(f"capability {self.name}: {self.service_name} has no RPC {rpc}{hint}")
 
     @property
     def family(self) -> str:

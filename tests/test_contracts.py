@@ -66,3 +66,23 @@ def test_every_family_rpc_has_request_and_response_messages_documented():
         for md in service.methods:
             assert md.input_type.name == f"{md.name}Request"
             assert md.output_type.name == f"{md.name}Response"
+
+
+def test_a_misspelt_capability_fails_when_it_is_declared():
+    """It used to start serving and fail at registration with a bare KeyError."""
+    from common.provider import capability
+
+    def handler(request, ctx):
+        raise AssertionError("never called")
+
+    with pytest.raises(
+        ValueError, match=r"no RPC ConvertImages; did you mean editing\.ConvertImage"
+    ):
+        capability("editing.ConvertImages")(handler)
+    with pytest.raises(ValueError, match=r"no contract defines service vipro\.v1\.EditngService"):
+        capability("editng.ConvertImage")(handler)
+    with pytest.raises(ValueError, match=r"is not <family>\.<Rpc>"):
+        capability("ConvertImage")(handler)
+    assert capability("editing.ConvertImage")(handler).method == (
+        "/vipro.v1.EditingService/ConvertImage"
+    )
