@@ -36,7 +36,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.protobuf.message import Message
 from PIL import Image
 
-from bench import report
+from bench import memory, report
 from common import triton
 from common.client import AssetClient, connect
 from common.contracts import find_service
@@ -458,18 +458,13 @@ def _call(channel, name: str, method: MethodDescriptor, payload: bytes):
 def process_report(mesh: Mesh) -> dict[str, dict]:
     """Each mesh process, and Triton's model processes: alive, peak resident memory (MiB)."""
     out = {info.name: _process(info.pid, alive) for info, alive in mesh.status()}
-    for pid in triton.leftovers(mesh.triton_shm_prefix)[0]:
-        model = Path(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1].decode())
-        out[f"triton model {model.parent.parent.name}"] = _process(pid, True)
+    for model, pid in triton.model_processes(mesh.triton_shm_prefix).items():
+        out[f"triton model {model}"] = _process(pid, True)
     return out
 
 
 def _process(pid: int, alive: bool) -> dict:
-    peak = 0.0
-    if alive:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                peak = int(line.split()[1]) / 1024
+    peak = memory.status(pid, "VmHWM") / 2**20 if alive else 0.0
     return {"alive": alive, "peak_mib": round(peak, 1)}
 
 

@@ -49,14 +49,11 @@ SIDES = (1024, 2048)
 COST_PIXELS_PER_INPUT_PIXEL = {"enhancement.SuperResolve": 4}
 """Declared costs are per output pixel for the upscaler (x2 here), per input pixel otherwise."""
 
-CAPABILITIES = {
-    c.name: c
-    for c in (
-        *editing.provider().capabilities,
-        *segmentation.provider().capabilities,
-        *enhancement.provider().capabilities,
-    )
-}
+
+def image_capabilities() -> dict:
+    """The capabilities measured, by name."""
+    providers = (editing.provider(), segmentation.provider(), enhancement.provider())
+    return {c.name: c for provider in providers for c in provider.capabilities}
 
 
 def product(side: int) -> np.ndarray:
@@ -129,17 +126,8 @@ def reset_peak(pid: int) -> int:
     return status(pid, "VmRSS")
 
 
-def model_processes(mesh: Mesh) -> dict[str, int]:
-    """Model name -> pid of Triton's model process for it."""
-    out = {}
-    for pid in triton.leftovers(mesh.triton_shm_prefix)[0]:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        out[Path(argv[1].decode()).parent.parent.name] = pid
-    return out
-
-
-def measure(call: Callable[[], object], pids: list[int]) -> list[int]:
-    """Peak memory growth of each of `pids` during `call()`."""
+def peak_growth(pids: list[int], call: Callable[[], object]) -> list[int]:
+    """Peak resident memory growth (bytes) of each of `pids` while `call()` runs."""
     before = [reset_peak(pid) for pid in pids]
     call()
     return [status(pid, "VmHWM") - b for pid, b in zip(pids, before, strict=True)]
@@ -167,8 +155,8 @@ def main() -> Path:
 
             warm = requests(image(512), 512, upload)
             sized = {side: requests(image(side), side, upload) for side in SIDES}
-            models = model_processes(mesh)
-            for name, cap in CAPABILITIES.items():
+            models = triton.model_processes(mesh.triton_shm_prefix)
+            for name, cap in image_capabilities().items():
                 if name not in warm:
                     continue
                 family = name.split(".")[0]
@@ -184,7 +172,7 @@ def main() -> Path:
                 for side in SIDES:
                     t0 = time.perf_counter()
                     call = functools.partial(stub, sized[side][name], timeout=600)
-                    growth[side] = measure(call, pids)
+                    growth[side] = peak_growth(pids, call)
                     seconds[side] = time.perf_counter() - t0
                 factor = COST_PIXELS_PER_INPUT_PIXEL.get(name, 1)
                 per_pixel = {side: growth[side][0] / (side**2 * factor) for side in SIDES}

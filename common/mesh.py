@@ -119,6 +119,14 @@ class StartError(RuntimeError):
     """A process of the mesh could not start; the message says why and where its log is."""
 
 
+def _require_free(ports: tuple[int, ...], hint: str) -> None:
+    """Raise StartError naming the first of `ports` that is taken, with `hint` (what may hold
+    it and what to do), before anything starts."""
+    for port in ports:
+        if not port_free(port):
+            raise StartError(f"port {port} on 127.0.0.1 is in use ({hint}")
+
+
 def _last_line(log: str) -> str:
     try:
         lines = Path(log).read_text(errors="replace").strip().splitlines()
@@ -271,12 +279,11 @@ class Mesh:
 
     def _check_gateway_ports(self) -> None:
         """Raise StartError when the gateway's ports are taken (before anything starts)."""
-        for port in (self.gateway_port, self.metrics_port):
-            if not port_free(port):
-                raise StartError(
-                    f"port {port} on 127.0.0.1 is in use (another mesh? `vipro status` shows "
-                    "this one's): stop what holds it, or choose --port / --metrics-port"
-                )
+        _require_free(
+            (self.gateway_port, self.metrics_port),
+            "another mesh? `vipro status` shows this one's): stop what holds it, or choose "
+            "--port / --metrics-port",
+        )
 
     def start_triton(
         self, http: int = 0, grpc_port: int = 0, metrics: int = 0, bind: str = "127.0.0.1"
@@ -310,12 +317,11 @@ class Mesh:
             grpc_port or saved.get("grpc") or free_port(),
             metrics or saved.get("metrics") or free_port(),
         )
-        for port in (ports.http, ports.grpc, ports.metrics):
-            if not port_free(port):
-                raise StartError(
-                    f"Triton's port {port} on 127.0.0.1 is in use (a Triton of this mesh still "
-                    f"running? `vipro status`); {self.triton_ports_file} keeps its ports"
-                )
+        _require_free(
+            (ports.http, ports.grpc, ports.metrics),
+            f"a Triton of this mesh still running? `vipro status`); {self.triton_ports_file} "
+            "keeps Triton's ports",
+        )
         self.triton_ports_file.write_text(json.dumps(asdict(ports)))
         triton.clean_up(self.triton_shm_prefix)
         backends = triton.backend_directory(self.home / "triton-backends")

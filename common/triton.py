@@ -160,6 +160,16 @@ def leftovers(shm_prefix: str) -> tuple[list[int], list[Path]]:
     return pids, sorted(SHM.glob(f"{shm_prefix}*"))
 
 
+def model_processes(shm_prefix: str) -> dict[str, int]:
+    """Model name -> pid of its model process, for a Triton started with `shm_prefix`."""
+    out = {}
+    for pid in leftovers(shm_prefix)[0]:
+        with contextlib.suppress(OSError, IndexError):
+            model_file = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")[1]
+            out[Path(model_file.decode()).parent.parent.name] = pid
+    return out
+
+
 def clean_up(shm_prefix: str) -> tuple[list[int], list[Path]]:
     """Kill the model processes and remove the segments `leftovers` finds (call it only when
     that Triton is not running); returns what was removed."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import threading
 import time
-from pathlib import Path
 
 import cv2
 import grpc
@@ -16,6 +15,7 @@ import pytest
 from PIL import Image
 
 from bench.fuzz import FORGED, FORGED_SIDE, complete_png, forged_jpeg
+from bench.memory import peak_growth
 from common import media, triton
 from common.admission import MemoryBudget, parse_bytes
 from common.client import AssetClient, connect
@@ -119,23 +119,6 @@ def requests(image: common_pb2.Image) -> dict[str, object]:
             image=image, sigma=10
         ),
     }
-
-
-def peak_growth(pids: list[int], run) -> list[int]:
-    """Peak resident memory growth of each process while `run()` runs (Linux clear_refs)."""
-    before = []
-    for pid in pids:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-        before.append(_status(pid, "VmRSS"))
-    run()
-    return [_status(pid, "VmHWM") - b for pid, b in zip(pids, before, strict=True)]
-
-
-def _status(pid: int, key: str) -> int:
-    line = next(
-        x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith(key)
-    )
-    return int(line.split()[1]) * 1024
 
 
 @pytest.fixture(scope="module")
