@@ -52,8 +52,8 @@ COST_PIXELS_PER_INPUT_PIXEL = {"enhancement.SuperResolve": 4}
 
 def image_capabilities() -> dict:
     """The capabilities measured, by name."""
-    providers = (editing.provider(), segmentation.provider(), enhancement.provider())
-    return {c.name: c for provider in providers for c in provider.capabilities}
+    families = (editing.CAPABILITIES, segmentation.CAPABILITIES, enhancement.CAPABILITIES)
+    return {c.name: c for capabilities in families for c in capabilities}
 
 
 def product(side: int) -> np.ndarray:

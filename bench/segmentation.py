@@ -32,7 +32,7 @@ from PIL import Image
 from bench import report
 from bench.product_scenes import BACKGROUNDS, make_scene
 from services.segmentation import commodity, matting
-from services.segmentation.server import matte_mask
+from services.segmentation.shared import matte_mask
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

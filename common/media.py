@@ -179,13 +179,6 @@ def encode_image(
     return buf.tobytes(), media_type
 
 
-def color_tuple(
-    color: common_pb2.Color, default: tuple[int, int, int] = (255, 255, 255)
-) -> tuple[int, int, int]:
-    """(r, g, b) of a Color message; `default` when the message is unset (empty)."""
-    return (color.r, color.g, color.b) if color.ByteSize() else default
-
-
 def flatten(pixels: np.ndarray, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
     """Composite RGBA over an opaque background colour; RGB passes through."""
     if pixels.ndim == 3 and pixels.shape[2] == 4:

@@ -21,6 +21,7 @@ registration with heartbeats, and a graceful drain on SIGTERM.
 from __future__ import annotations
 
 import difflib
+import inspect
 import logging
 import operator
 import os
@@ -28,11 +29,13 @@ import signal
 import socket
 import threading
 import time
+import typing
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 import numpy as np
@@ -42,7 +45,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common import logs, media
+from common import adapters, logs, media
 from common.admission import MemoryBudget, MemoryCost, default_budget, parse_bytes
 from common.client import CHANNEL_OPTIONS, AssetClient, internal_headers
 from common.contracts import STAGES, family_service, find_service, is_idempotent
@@ -73,6 +76,24 @@ to far more than MAX_PIXELS."""
 
 
 @dataclass(frozen=True)
+class Resource:
+    """Something capabilities share for the life of the process: a warm model, a search
+    index, fonts, layout templates, a client.
+
+    Attributes:
+        name: how handlers reach it: ``ctx.resource(name)``.
+        setup: ``() -> value``, called once when the provider starts, before it reports
+            SERVING; an exception stops the start.
+        teardown: ``value -> None``, called when the provider stops (in reverse order of
+            setup); None when nothing needs freeing.
+    """
+
+    name: str
+    setup: Callable[[], Any]
+    teardown: Callable[[Any], None] | None = None
+
+
+@dataclass(frozen=True)
 class Capability:
     """One RPC a provider serves.
 
@@ -89,6 +110,12 @@ class Capability:
         memory: what one call costs in memory per input pixel (`ctx.read_image` and
             `ctx.admit` reserve it from the process's budget before decoding); None admits
             every input up to media.MAX_PIXELS.
+        resources: what the function reaches through `ctx.resource` (set up once per
+            process, shared by every capability that names the same resource).
+
+    Raises:
+        ValueError: when declared, if no contract defines the RPC, or the function's
+            annotated request or response type is not the RPC's.
     """
 
     name: str
@@ -99,9 +126,10 @@ class Capability:
     service: str = ""
     models: tuple[str, ...] = ()
     memory: MemoryCost | None = None
+    resources: tuple[Resource, ...] = ()
 
     def __post_init__(self) -> None:
-        """Fail at import, not at registration, when no contract defines the RPC."""
+        """Fail at import, not when serving, when the declaration and the contract disagree."""
         family, _, rpc = self.name.partition(".")
         if not family or not rpc:
             raise ValueError(f"capability name {self.name!r} is not <family>.<Rpc>")
@@ -115,6 +143,29 @@ class Capability:
             close = difflib.get_close_matches(rpc, list(methods), n=3)
             hint = f"; did you mean {', '.join(f'{family}.{c}' for c in close)}?" if close else ""
             raise ValueError(f"capability {self.name}: {self.service_name} has no RPC {rpc}{hint}")
+        self._check_types(methods[rpc])
+
+    def _check_types(self, md: MethodDescriptor) -> None:
+        """The function's annotated request and return types, where given, must be the RPC's
+        messages (streaming RPCs are not checked: they take and yield iterators)."""
+        if md.client_streaming or md.server_streaming:
+            return
+        try:
+            hints = typing.get_type_hints(self.function)
+        except (NameError, TypeError):
+            return  # annotations that do not resolve at import cannot be checked here
+        params = list(inspect.signature(self.function).parameters)
+        for what, hint, expected in (
+            ("request", hints.get(params[0]) if params else None, md.input_type),
+            ("response", hints.get("return"), md.output_type),
+        ):
+            descriptor = getattr(hint, "DESCRIPTOR", None)
+            if descriptor is not None and descriptor.full_name != expected.full_name:
+                raise ValueError(
+                    f"capability {self.name}: {self.function.__name__} declares its {what} as "
+                    f"{descriptor.full_name}; {self.rpc} takes {md.input_type.full_name} and "
+                    f"returns {md.output_type.full_name}"
+                )
 
     @property
     def family(self) -> str:
@@ -162,14 +213,27 @@ def capability(
     description: str = "",
     models: tuple[str, ...] = (),
     memory: MemoryCost | None = None,
+    resources: tuple[Resource, ...] = (),
 ) -> Callable[[Callable], Capability]:
-    """Decorator declaring a function as capability `name` (see `Capability`)."""
+    """Decorator declaring a function as capability `name` (see `Capability`).
+
+    Raises:
+        ValueError: an unknown stage or RPC name, or request/response types that are not the
+            RPC's (at import, naming the close matches).
+    """
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {sorted(STAGES)}, got {stage!r}")
 
     def wrap(function: Callable) -> Capability:
         return Capability(
-            name, function, version, stage, description, models=tuple(models), memory=memory
+            name,
+            function,
+            version,
+            stage,
+            description,
+            models=tuple(models),
+            memory=memory,
+            resources=tuple(resources),
         )
 
     return wrap
@@ -232,6 +296,7 @@ class CallContext:
         cap: Capability,
         links: MeshLinks,
         instance_id: str,
+        resources: Mapping[str, Any] | None = None,
     ):
         self.grpc = grpc_context
         self.capability = cap
@@ -245,11 +310,22 @@ class CallContext:
         self._last_progress = 0.0
         self._job_cancelled = False
         self._reserved = 0
+        self._resources = resources or {}
 
     @property
     def inference(self) -> Inference:
         """The Triton client (raises FailedPrecondition when the service has none)."""
         return self._links.inference()
+
+    def resource(self, name: str) -> Any:
+        """The value of a resource the capability declared (see `Resource`).
+
+        Raises:
+            KeyError: the capability did not declare a resource of that name.
+        """
+        if name not in {r.name for r in self.capability.resources}:
+            raise KeyError(f"{self.capability.name} declares no resource {name!r}")
+        return self._resources[name]
 
     # Inputs ------------------------------------------------------------------------------
     def assets(self) -> AssetClient:
@@ -353,6 +429,14 @@ class CallContext:
             data, media_type = media.encode_image(pixels, options.format, options.quality)
         return self.deliver(data, media_type, options.delivery, common_pb2.Image)
 
+    def mask_output(
+        self, mask: np.ndarray, delivery: int = common_pb2.DELIVERY_UNSPECIFIED
+    ) -> common_pb2.Mask:
+        """A ``bool`` (True: 255) or ``uint8`` ``(H, W)`` mask as a lossless PNG Mask, delivered
+        as ``delivery`` asks (see :meth:`image_output`)."""
+        pixels = mask.astype(np.uint8) * 255 if mask.dtype == bool else mask
+        return common_pb2.Mask(image=self.image_output(pixels, adapters.png(delivery)))
+
     def deliver(self, data: bytes, media_type: str, delivery: int, kind=common_pb2.Image):
         """Wrap encoded bytes as `kind` (Image, Video or Audio), inline or as an asset."""
         fits = len(data) <= self._inline_budget
@@ -449,11 +533,19 @@ class CallContext:
 class _FamilyHandler:
     """Builds the method handlers of one gRPC service from its capabilities."""
 
-    def __init__(self, service: ServiceDescriptor, caps: dict[str, Capability], links, instance_id):
+    def __init__(
+        self,
+        service: ServiceDescriptor,
+        caps: dict[str, Capability],
+        links: MeshLinks,
+        instance_id: str,
+        resources: Mapping[str, Any],
+    ):
         self.service = service
         self.caps = caps
         self.links = links
         self.instance_id = instance_id
+        self.resources = resources
 
     def generic_handler(self) -> grpc.GenericRpcHandler:
         handlers = {md.name: self._handler(md) for md in self.service.methods}
@@ -474,7 +566,7 @@ class _FamilyHandler:
         def call(request_or_iterator, context):
             if cap is None:
                 raise Unimplemented(name)
-            ctx = CallContext(context, cap, self.links, self.instance_id)
+            ctx = CallContext(context, cap, self.links, self.instance_id, self.resources)
             code = "OK"
             try:
                 return cap.function(request_or_iterator, ctx)
@@ -541,6 +633,11 @@ class Provider:
         families: extra families whose RPCs it answers (UNIMPLEMENTED until a capability
             exists); the families of `capabilities` are always included.
         max_workers: threads serving calls concurrently.
+        resources: set up before serving besides those the capabilities declare (e.g. a
+            warm-up every call benefits from).
+
+    Raises:
+        ValueError: two different resources share a name.
     """
 
     def __init__(
@@ -549,9 +646,16 @@ class Provider:
         capabilities: list[Capability],
         families: tuple[str, ...] = (),
         max_workers: int = 8,
+        resources: tuple[Resource, ...] = (),
     ):
         self.name = name
         self.capabilities = capabilities
+        self.resources: dict[str, Resource] = {}
+        for resource in [*resources, *(r for c in capabilities for r in c.resources)]:
+            known = self.resources.setdefault(resource.name, resource)
+            if known is not resource:
+                raise ValueError(f"provider {name}: two different resources named {resource.name}")
+        self.values: dict[str, Any] = {}
         self.services = sorted(
             {c.service_name for c in capabilities} | {family_service(f) for f in families}
         )
@@ -571,8 +675,10 @@ class Provider:
         metrics_port: int | None = 0,
         links: MeshLinks | None = None,
     ) -> int:
-        """Start serving (non-blocking); returns the gRPC port. `metrics_port=None` disables it."""
+        """Set up the resources, then start serving (non-blocking); returns the gRPC port.
+        `metrics_port=None` disables the metrics endpoint."""
         links = links or MeshLinks()
+        self.set_up()
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix=self.name),
             interceptors=[ServerInterceptor(links.internal_token)],
@@ -582,7 +688,7 @@ class Provider:
         for service_name in self.services:
             desc = find_service(service_name)
             caps = {c.rpc: c for c in self.capabilities if c.service_name == service_name}
-            handler = _FamilyHandler(desc, caps, links, self.instance_id)
+            handler = _FamilyHandler(desc, caps, links, self.instance_id, self.values)
             server.add_generic_rpc_handlers((handler.generic_handler(),))
             names.append(service_name)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -604,6 +710,26 @@ class Provider:
             },
         )
         return self.port
+
+    def set_up(self) -> None:
+        """Set up every resource not yet set up, in declaration order (timed in the log)."""
+        for name, resource in self.resources.items():
+            if name not in self.values:
+                t0 = time.perf_counter()
+                self.values[name] = resource.setup()
+                log.info(
+                    "resource ready", extra={"resource": name, "seconds": time.perf_counter() - t0}
+                )
+
+    def tear_down(self) -> None:
+        """Tear the resources down in reverse order; a failure is logged, not raised."""
+        for name in reversed(list(self.values)):
+            value, teardown = self.values.pop(name), self.resources[name].teardown
+            if teardown is not None:
+                try:
+                    teardown(value)
+                except Exception:
+                    log.exception("tearing down resource %s failed", name)
 
     def instance(self) -> registry_pb2.Instance:
         """This process as the registry sees it."""
@@ -662,6 +788,7 @@ class Provider:
             self._registry.close()
         if self.server is not None:
             self.server.stop(grace).wait()
+        self.tear_down()
         log.info("stopped")
 
     def run(

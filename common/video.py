@@ -154,6 +154,18 @@ class Frame:
 
 
 @dataclass(frozen=True)
+class TimeRange:
+    """A span of a video in seconds from its start: ``start`` included, ``end`` excluded
+    (``inf`` for the end of the stream)."""
+
+    start: float = 0.0
+    end: float = float("inf")
+
+    def __contains__(self, seconds: float) -> bool:
+        return self.start <= seconds < self.end
+
+
+@dataclass(frozen=True)
 class Encoding:
     """Output codec (a key of :data:`CODECS`), constant rate factor 0-51, x264/x265 preset
     and container (a key of :data:`CONTAINERS`)."""
@@ -254,7 +266,7 @@ class VideoWriter:
     variable) and copying its audio packets unchanged.
 
     Odd frame sizes are encoded in 4:4:4 (4:2:0 needs even sizes), so the output keeps the
-    input's exact size.
+    input's exact size. ``audio=False`` leaves the audio out (e.g. for a mask video).
     """
 
     def __init__(
@@ -262,6 +274,7 @@ class VideoWriter:
         path: str,
         reader: VideoReader,
         encoding: Encoding = Encoding(),
+        audio: bool = True,
     ):
         self.container = av.open(path, mode="w", format=encoding.container)
         source = reader.stream
@@ -279,7 +292,7 @@ class VideoWriter:
             options["preset"] = encoding.preset
         self.stream.options = options
         self.audio = None
-        if reader.audio is not None:
+        if audio and reader.audio is not None:
             self.audio = self.container.add_stream_from_template(reader.audio)
         self.media_type = CONTAINERS[encoding.container]
 
@@ -299,4 +312,8 @@ class VideoWriter:
     def close(self) -> None:
         """Flush the encoder and finish the file."""
         self.container.mux(self.stream.encode(None))
+        self.container.close()
+
+    def abandon(self) -> None:
+        """Close the file without finishing it (after a failure; the file is not playable)."""
         self.container.close()

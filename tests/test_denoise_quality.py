@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from services.enhancement import nets, quality
+from services.enhancement import denoising, nets, quality
 from services.enhancement.train_denoise import load_set12, nlm_baseline, noisy_set12
 from tests.conftest import shared_data
 
@@ -18,9 +18,9 @@ SET12_FLOORS = {15: 32.16, 25: 29.90, 50: 26.82}
 
 
 @pytest.fixture(scope="module")
-def denoiser() -> nets.Denoiser:
+def denoiser() -> denoising.DenoiseNetwork:
     torch.set_num_threads(2)
-    return nets.load_denoiser()
+    return denoising.torch_network(nets.load_denoiser())
 
 
 def scene(size: int = 128) -> np.ndarray:
@@ -57,8 +57,8 @@ def test_beats_blur_and_nlm_on_a_synthetic_natural_image(denoiser, sigma):
     # Measured: +2.6 / +3.0 / +3.9 dB over the best NL-means of the grid at 15 / 25 / 50.
     clean = dead_leaves()
     noisy = clean + np.random.default_rng(sigma).standard_normal(clean.shape) * sigma
-    ours = quality.psnr(nets.denoise(denoiser, noisy, sigma), clean)
-    blind = quality.psnr(nets.denoise(denoiser, noisy), clean)
+    ours = quality.psnr(denoising.denoise(denoiser, noisy, sigma), clean)
+    blind = quality.psnr(denoising.denoise(denoiser, noisy), clean)
     blur = max(
         quality.psnr(cv2.GaussianBlur(noisy, (0, 0), s).clip(0, 255), clean)
         for s in (0.7, 1.0, 1.4, 2.0)
@@ -70,7 +70,7 @@ def test_beats_blur_and_nlm_on_a_synthetic_natural_image(denoiser, sigma):
 
 def test_any_size_and_no_noise_is_left_alone(denoiser):
     clean = scene(128)[:101, :77]  # odd sides: padded inside the network, cropped back
-    out = nets.denoise(denoiser, clean, 0.0)
+    out = denoising.denoise(denoiser, clean, 0.0)
     assert out.shape == clean.shape
     assert quality.psnr(out, clean) > 40
 
@@ -90,7 +90,7 @@ def test_set12_psnr(denoiser, sigma):
     ours, nlm = [], []
     for i, (_, clean) in enumerate(load_set12(data)):
         noisy = noisy_set12(clean, sigma, i)
-        ours.append(quality.psnr(nets.denoise(denoiser, noisy, sigma), clean))
+        ours.append(quality.psnr(denoising.denoise(denoiser, noisy, sigma), clean))
         nlm.append(quality.psnr(nlm_baseline(noisy, sigma), clean))
     assert np.mean(ours) >= SET12_FLOORS[sigma], np.mean(ours)
     assert np.mean(ours) >= np.mean(nlm) + 1.0, (np.mean(ours), np.mean(nlm))

@@ -165,7 +165,7 @@ def test_tiny_and_thin_pictures_are_upscaled(stub, shape):
 def test_large_pictures_are_denoised_in_tiles_equal_to_one_pass(stub):
     """Inputs over 512 px go to Triton in tiles with 64 px of context; the result equals the
     in-process whole-image inference."""
-    from services.enhancement import nets
+    from services.enhancement import denoising, nets
 
     clean = cv2.resize(photo(seed=4), (700, 560), interpolation=cv2.INTER_CUBIC)
     noisy = np.clip(clean + np.random.default_rng(1).normal(0, 15, clean.shape), 0, 255)
@@ -176,5 +176,5 @@ def test_large_pictures_are_denoised_in_tiles_equal_to_one_pass(stub):
         output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG),
     )
     served = decoded(stub.Denoise(request, timeout=120).image).astype(np.float64)
-    whole = nets.denoise(nets.load_denoiser(), noisy.astype(np.float64), 15)
+    whole = denoising.denoise(denoising.torch_network(nets.load_denoiser()), noisy, 15)
     assert np.abs(served - np.clip(whole, 0, 255)).max() <= 1.0  # rounding only

@@ -9,8 +9,9 @@ Both models are trained by the project itself on T91 (``services/enhancement/tra
 Value ranges: every tensor image is ``float32`` ``(N, 1, H, W)`` scaled to 0..1 (a ``uint8``
 value ``v`` is ``v / 255``). Noise levels are given on the same scale (``sigma / 255``).
 
-The numpy helpers at the bottom (:func:`super_resolve`, :func:`denoise`, :func:`load_sr`,
-:func:`load_denoiser`) take and return ``uint8`` images, for the service, tests and benchmarks.
+:func:`load_sr` and :func:`load_denoiser` read the committed weights. The pictures around the
+networks (colour, tiling, noise level) are prepared by :mod:`.luma_sr` and :mod:`.denoising`,
+one implementation for the service, the training scripts and the tests.
 """
 
 from __future__ import annotations
@@ -33,10 +34,8 @@ __all__ = [
     "Denoiser",
     "SRConfig",
     "SRNet",
-    "denoise",
     "load_denoiser",
     "load_sr",
-    "super_resolve",
 ]
 
 
@@ -191,7 +190,7 @@ class Denoiser(nn.Module):
         return (xp - noise)[..., :h, :w]
 
 
-# ----------------------------------------------------------------------------- numpy helpers
+# ----------------------------------------------------------------------------- loading
 
 
 def load_sr(scale: int, path: str | Path | None = None) -> SRNet:
@@ -218,41 +217,3 @@ def load_denoiser(path: str | Path | None = None) -> Denoiser:
     model = Denoiser(channels=state["head.weight"].shape[0], blocks=blocks)
     model.load_state_dict(state)
     return model.eval()
-
-
-@torch.no_grad()
-def sr_luma(model: SRNet, y: np.ndarray) -> np.ndarray:
-    """Run ``model`` on an ``HxW`` luma array (0..255) -> float luma ``sH x sW``, 0..255."""
-    t = torch.from_numpy(np.asarray(y, dtype=np.float32) / 255.0)[None, None]
-    return model(t)[0, 0].clamp(0, 1).numpy().astype(np.float64) * 255.0
-
-
-def super_resolve(model: SRNet, lr: np.ndarray) -> np.ndarray:
-    """Up-scale a ``uint8`` image by ``model.scale``.
-
-    RGB (``HxWx3``): the net enhances MATLAB-rounded luma; chroma is MATLAB-bicubic up-scaled;
-    the result is converted back to ``uint8`` RGB. Gray (``HxW``): treated as luma, ``uint8`` out.
-    """
-    a = np.asarray(lr, dtype=np.uint8)
-    if a.ndim == 2:
-        return np.clip(np.floor(sr_luma(model, a) + 0.5), 0, 255).astype(np.uint8)
-    ycc = quality.rgb_to_ycbcr(a)
-    y = sr_luma(model, ycc[..., 0])
-    cbcr = quality.imresize(ycc[..., 1:].astype(np.float64), model.scale)
-    return quality.ycbcr_to_rgb(np.concatenate([y[..., None], cbcr], axis=2))
-
-
-@torch.no_grad()
-def denoise(model: Denoiser, img: np.ndarray, sigma: float | None = None) -> np.ndarray:
-    """Denoise a gray ``HxW`` image (``uint8`` or float, 0..255 scale) -> float64 0..255.
-
-    ``sigma`` is the noise standard deviation on the 0..255 scale; ``None`` estimates it with
-    :func:`quality.estimate_noise_sigma` (blind mode). RGB input is denoised per channel.
-    """
-    a = np.asarray(img, dtype=np.float64)
-    if a.ndim == 3:
-        return np.stack([denoise(model, a[..., c], sigma) for c in range(a.shape[2])], axis=2)
-    s = quality.estimate_noise_sigma(a) if sigma is None else float(sigma)
-    t = torch.from_numpy((a / 255.0).astype(np.float32))[None, None]
-    out = model(t, s / 255.0)[0, 0].clamp(0, 1).numpy().astype(np.float64)
-    return out * 255.0

@@ -41,8 +41,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from services.enhancement import quality
-from services.enhancement.nets import DENOISE_WEIGHTS, DenoiseConfig, Denoiser, denoise
+from services.enhancement import denoising, quality
+from services.enhancement.nets import DENOISE_WEIGHTS, DenoiseConfig, Denoiser
 from services.enhancement.train_sr import DATA, REPO, RESULTS, Schedule, dihedral, load_t91
 from services.enhancement.train_sr import seed_everything as _seed
 
@@ -133,7 +133,7 @@ def nlm_baseline(noisy: np.ndarray, h: float) -> np.ndarray:
 
 def evaluate_set12(model: Denoiser, data: Path, sigmas=SIGMAS, baselines: bool = True) -> dict:
     """Set12 mean PSNR per sigma for the model (given and estimated sigma) and the baselines."""
-    model.eval()
+    network = denoising.torch_network(model)
     out = {}
     set12 = load_set12(data)
     for sigma in sigmas:
@@ -143,10 +143,10 @@ def evaluate_set12(model: Denoiser, data: Path, sigmas=SIGMAS, baselines: bool =
         for i, (_, clean) in enumerate(set12):
             noisy = noisy_set12(clean, sigma, i)
             acc["noisy"].append(quality.psnr(np.clip(noisy, 0, 255), clean))
-            acc["ours"].append(quality.psnr(denoise(model, noisy, sigma), clean))
+            acc["ours"].append(quality.psnr(denoising.denoise(network, noisy, sigma), clean))
             est = quality.estimate_noise_sigma(noisy)
             acc["est"].append(est)
-            acc["ours_blind"].append(quality.psnr(denoise(model, noisy, est), clean))
+            acc["ours_blind"].append(quality.psnr(denoising.denoise(network, noisy, est), clean))
             if baselines:
                 for s in BLUR_GRID:
                     blur[s].append(quality.psnr(np.clip(blur_baseline(noisy, s), 0, 255), clean))

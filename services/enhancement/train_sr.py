@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from services.enhancement import quality
-from services.enhancement.nets import SR_WEIGHTS, SRNet, sr_luma
+from services.enhancement import luma_sr, quality
+from services.enhancement.nets import SR_WEIGHTS, SRNet
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data"
@@ -155,11 +155,11 @@ def load_set5(data: Path, scale: int) -> list[tuple[str, np.ndarray, np.ndarray]
 
 def evaluate_set5(model: SRNet, data: Path, scale: int) -> dict:
     """Set5 PSNR/SSIM on Y (border = scale) of ``model`` and of MATLAB bicubic."""
-    model.eval()
+    network = luma_sr.torch_network(model)
     rows = {}
     for name, hr, lr in load_set5(data, scale):
         y_hr = quality.rgb_to_y(hr)
-        y_sr = sr_luma(model, quality.rgb_to_y(lr))
+        y_sr = luma_sr.upscale_luma(network, quality.rgb_to_y(lr), scale)
         y_bic = quality.bicubic_upscale_y(lr, scale)
         y_sr_u8 = np.clip(np.floor(y_sr + 0.5), 0, 255)
         rows[name] = {
