@@ -1,12 +1,23 @@
 """Check a request against the limits written into its proto contract.
 
-Limits are `(vipro.v1.rules)` field options and `(vipro.v1.oneof_required)` oneof options (see
-protos/vipro/v1/options.proto). Checking them from descriptors means every server, for every RPC,
-enforces exactly what the contract documents, whether or not the RPC is implemented yet.
+Limits are `(vipro.v1.rules)` field options, `(vipro.v1.oneof_required)` oneof options and
+`(vipro.v1.message_rules)` message options across fields (see protos/vipro/v1/options.proto).
+Checking them from descriptors means every server, for every RPC, enforces exactly what the
+contract documents, whether or not the RPC is implemented yet.
 
 Two rules hold for every field without being written: an enum field holds one of its declared
 values (proto3 parses any number into an enum field), and a float or double field holds a finite
 number unless its rules say `allow_non_finite`.
+
+Why our own checker and not protovalidate (2.1.0, measured on the same EraseImage, EraseVideo and
+GenerateBanner requests of 200 KB, 5 KB and 50 KB): it is faster, 12-24 us a message against our
+57-170 us, but a bare loopback gRPC echo of 5 KB takes 400 us. It would cost four packages, about
+13 MB (a 9.8 MB native extension and protobuf-py, a second protobuf runtime), a vendored
+5,136-line buf/validate/validate.proto, and rewriting our 225 field rules, with finite and
+defined_only spelt out on each of the 87 float and 32 enum fields (it has no defaults). Its field
+paths map to ours in a few lines, but its messages drop the value ("must be greater than or equal
+to 0" where ours say "is -2, must be >= 0"), and each cross-field rule becomes a CEL string where
+ours are three small rule kinds.
 """
 
 from __future__ import annotations
@@ -65,7 +76,8 @@ def validate(message: Message | Unparsed, max_depth: int = 32) -> list[Violation
         max_depth: nesting guard; deeper messages are reported as a violation, not recursed.
 
     Returns:
-        The violations, in field order; empty when the message is valid.
+        The violations, in field order after each message's cross-field rules; empty when
+        the message is valid.
     """
     if isinstance(message, Unparsed):
         return [Violation("(request bytes)", f"do not parse: {message.reason}")]
@@ -97,6 +109,9 @@ def _check(message: Message, prefix: str, out: list[Violation], depth: int) -> N
         ):
             choices = ", ".join(f.name for f in oneof.fields)
             out.append(Violation(_join(prefix, oneof.name), f"one of {choices} is required"))
+    opts = desc.GetOptions()
+    if opts.HasExtension(options_pb2.message_rules):
+        _check_message_rules(message, opts.Extensions[options_pb2.message_rules], prefix, out)
     for field in desc.fields:
         path = _join(prefix, field.name)
         rules = _rules(field)
@@ -144,12 +159,44 @@ def _float_problem(field: FieldDescriptor, value: float) -> str:
 def _is_set(message: Message, field: FieldDescriptor) -> bool:
     value = getattr(message, field.name)
     if field.is_repeated:
+        if field.type == FieldDescriptor.TYPE_ENUM:
+            return any(value)  # *_UNSPECIFIED (0) names nothing
         return len(value) > 0
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         return message.HasField(field.name)
     if field.has_presence:
         return message.HasField(field.name)
     return bool(value)
+
+
+def _check_message_rules(
+    message: Message, rules: options_pb2.MessageRules, prefix: str, out: list[Violation]
+) -> None:
+    """Rules across fields. A group's violation names the message's own path; a request has
+    none, so there it names a field of the group, giving clients a field to point at. An order's
+    violation names its greater field."""
+    fields = message.DESCRIPTOR.fields_by_name
+    for group in rules.at_least_one:
+        if not any(_is_set(message, fields[name]) for name in group.fields):
+            names = ", ".join(group.fields)
+            out.append(Violation(prefix or group.fields[0], f"give at least one of {names}"))
+    for group in rules.at_most_one:
+        chosen = [name for name in group.fields if _is_set(message, fields[name])]
+        if len(chosen) > 1:
+            names = ", ".join(group.fields)
+            given = " and ".join(chosen)
+            out.append(Violation(prefix or chosen[1], f"give at most one of {names}, not {given}"))
+    for pair in rules.ordered:
+        if not _is_set(message, fields[pair.greater]):
+            continue
+        low, high = getattr(message, pair.lesser), getattr(message, pair.greater)
+        if not low < high:
+            out.append(
+                Violation(
+                    _join(prefix, pair.greater),
+                    f"is {high:g}, must be greater than {pair.lesser} ({low:g})",
+                )
+            )
 
 
 def _check_rules(
