@@ -7,10 +7,12 @@ import io
 import urllib.request
 from pathlib import Path
 
+import grpc
 import numpy as np
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
+from common.errors import decode_details
 from vipro.v1 import common_pb2
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -81,3 +83,12 @@ def value(samples: dict, name: str, **labels) -> float:
         for (n, ls), v in samples.items()
         if n == name and all(dict(ls).get(k) == w for k, w in labels.items())
     )
+
+
+def violations(error: grpc.RpcError) -> dict[str, str]:
+    """field -> description of the BadRequest field violations an error carries."""
+    return {
+        v.field: v.description
+        for detail in decode_details(error)
+        for v in getattr(detail, "field_violations", [])
+    }

@@ -17,6 +17,7 @@ from common.admission import MemoryBudget, MemoryCost
 from common.provider import CallContext, MeshLinks, Provider, capability
 from common.video import Frame, VideoReader
 from common.video_runner import MAIN_TRACK, FrameProcessor, Output, VideoRunner
+from tests.helpers import violations
 from vipro.v1 import common_pb2, editing_pb2, editing_pb2_grpc
 
 TIMES = [0.0, 0.04, 0.1, 0.13, 0.2, 0.32, 0.36, 0.5, 0.55, 0.7, 0.74, 0.9]
@@ -163,9 +164,11 @@ def test_frames_beyond_the_memory_budget_are_refused_before_decoding(stub):
     assert "video frames" in refused.value.details()
 
 
-def test_a_reversed_time_range_is_invalid_argument(stub):
+def test_a_reversed_time_range_is_refused_by_the_contract(stub):
     _, data = clip()
     with pytest.raises(grpc.RpcError) as bad:
         call(stub, data, time_range=common_pb2.TimeRange(start_seconds=2, end_seconds=1))
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "end_seconds must be after start_seconds" in bad.value.details()
+    assert violations(bad.value) == {
+        "time_range.end_seconds": "is 1, must be greater than start_seconds (2)"
+    }

@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 
 from common import adapters
-from common.errors import InvalidArgument
 from common.provider import CallContext
 from services.editing import erase
 from vipro.v1 import common_pb2, editing_pb2, segmentation_pb2, segmentation_pb2_grpc
@@ -26,17 +25,9 @@ DETECTOR_JPEG_QUALITY = 92
 
 
 def wanted(region: editing_pb2.EraseRegion) -> set[int]:
-    """The EraseTarget values ``region`` asks for.
-
-    Raises:
-        InvalidArgument: the region names nothing to erase (no mask, boxes or targets).
-    """
-    targets = set(region.targets) - {editing_pb2.ERASE_TARGET_UNSPECIFIED}
-    if not (region.HasField("mask") or region.boxes or targets):
-        raise InvalidArgument.field(
-            "region", "names nothing to erase: give a mask, boxes or targets"
-        )
-    return targets
+    """The EraseTarget values ``region`` asks for (the contract's rule makes sure it names a
+    mask, boxes or targets)."""
+    return set(region.targets) - {editing_pb2.ERASE_TARGET_UNSPECIFIED}
 
 
 def text_label(rect: erase.Rect, shape: tuple[int, int], targets: set[int]) -> str | None:
@@ -155,7 +146,7 @@ def region_mask(
     (detected text: its halo plus ``dilate_pixels``, by default :data:`erase.TEXT_DILATE`).
 
     Raises:
-        InvalidArgument: the region names nothing to erase, or its mask is not the image's size.
+        InvalidArgument: the region's mask is not the image's size.
     """
     targets = wanted(region)
     hole = caller_mask(ctx, region, shape)
