@@ -163,7 +163,8 @@ def delta_e(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
 
 
 def _kmeans(points: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Lloyd's k-means with k-means++ seeding: (centres, member counts)."""
+    """Lloyd's k-means with k-means++ seeding: (means of the last assignment's clusters, an
+    empty one keeping its centre; their member counts)."""
     centres = [points[rng.integers(len(points))]]
     nearest = np.sum((points - centres[0]) ** 2, axis=1)
     while len(centres) < k and nearest.sum() > 0:
@@ -171,14 +172,15 @@ def _kmeans(points: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.nd
         nearest = np.minimum(nearest, np.sum((points - centres[-1]) ** 2, axis=1))
     centres = np.array(centres)
     for _ in range(50):
-        labels = np.argmin(((points[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
+        # |p - c|^2 without |p|^2, which is the same for every centre.
+        labels = np.argmin((centres**2).sum(axis=1) - 2 * points @ centres.T, axis=1)
         counts = np.bincount(labels, minlength=len(centres))
         sums = np.stack([np.bincount(labels, points[:, i], len(centres)) for i in range(3)], 1)
         moved = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
         if np.allclose(moved, centres, atol=1e-3):
             break
         centres = moved
-    return centres, counts
+    return moved, counts
 
 
 def _merge_close(

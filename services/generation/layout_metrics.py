@@ -36,8 +36,16 @@ call-to-action's plate) are *underlay*. ``product`` and ``decoration`` have no c
 paper's products are part of the canvas, so the caller composes the product into the
 background and saliency it passes, and both are left out of every metric.
 
-Published figures (:data:`PUBLISHED`) are for the 905 test canvases of PKU PosterLayout, not
-for our banners: they show the scale of each metric, not a target on our data.
+Box edges are rounded to the nearest pixel for the pixel metrics (eval.py truncates them).
+
+Published figures (:data:`PUBLISHED`), DS-GAN on the 905 test canvases of PKU PosterLayout as
+the authors' eval.py printed them into ``output/results.txt`` of their repository (written by
+its ``test_n_eval.sh``; not checked against the paper's table): validity 0.8788, overlap
+0.0220, alignment 0.0046, underlay_loose 0.8315, underlay_strict 0.4320, utility 0.2541,
+occlusion 0.2088, unreadability 0.1874. Their
+canvases, saliency maps (the maximum of PFPN's and BASNet's) and the code's quirks differ from
+ours, so they give each metric's scale, not a target on our banners. The paper's CGL-GAN row
+is not recorded: no readable copy of its table was at hand to take the figures from.
 """
 
 from __future__ import annotations
