@@ -42,10 +42,10 @@ Published figures (:data:`PUBLISHED`), DS-GAN on the 905 test canvases of PKU Po
 the authors' eval.py printed them into ``output/results.txt`` of their repository (written by
 its ``test_n_eval.sh``; not checked against the paper's table): validity 0.8788, overlap
 0.0220, alignment 0.0046, underlay_loose 0.8315, underlay_strict 0.4320, utility 0.2541,
-occlusion 0.2088, unreadability 0.1874. Their
-canvases, saliency maps (the maximum of PFPN's and BASNet's) and the code's quirks differ from
-ours, so they give each metric's scale, not a target on our banners. The paper's CGL-GAN row
-is not recorded: no readable copy of its table was at hand to take the figures from.
+occlusion 0.2088, unreadability 0.1874. Their canvases, saliency maps (the maximum of PFPN's
+and BASNet's) and the code's quirks differ from ours, so they give each metric's scale, not a
+target on our banners. The paper's CGL-GAN row is not recorded: no readable copy of its table
+was at hand to take the figures from.
 """
 
 from __future__ import annotations
