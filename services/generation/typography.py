@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -85,14 +85,16 @@ class Face:
     path: Path
     index: int
     licence: str
-    chars: frozenset[int]
+    chars: frozenset[int] = field(repr=False)
 
     def font(self, size: int) -> ImageFont.FreeTypeFont:
         """The face at ``size`` pixels per em (cached)."""
         return _font(str(self.path), self.index, size)
 
 
-@functools.lru_cache(maxsize=4096)
+# One size of a CJK collection face holds about 2.4 MB of FreeType state and takes about 6 ms to
+# open: a banner's few sizes stay open, not every size ever asked for.
+@functools.lru_cache(maxsize=32)
 def _font(path: str, index: int, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size, index=index)
 
