@@ -115,6 +115,8 @@ def test_no_line_starts_with_a_comma_or_full_stop(fonts):
 def test_no_line_ends_with_an_opening_bracket(fonts):
     block = at_size("一二三四（五六）七八九十", 40, 5.5, fonts)
     assert texts(block) == ["一二三四", "（五六）七", "八九十"]
+    block = at_size("一二三（ Summer Sale", 40, 5.5, fonts)  # a space does not loosen the bracket
+    assert texts(block) == ["一二三", "（ Summer", "Sale"]
 
 
 def test_kinsoku_holds_for_random_chinese_copy(fonts):

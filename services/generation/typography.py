@@ -32,7 +32,7 @@ Weight = Literal["regular", "bold"]
 Align = Literal["left", "center", "right"]
 
 # Break opportunities follow spaces; ideographic space breaks like a Latin one.
-SPACES = frozenset(" \t\u3000")
+SPACES = frozenset(" \u3000")
 # Kinsoku shori (as in JIS X 4051 and GB/T 15834 practice) with the ASCII counterparts: closing
 # punctuation, iteration marks and small kana never start a line; opening brackets never end one.
 NO_LINE_START = frozenset(
@@ -182,13 +182,16 @@ def installed_fonts() -> FontBook:
 
 def script_of(char: str) -> str:
     """The script of a character, for messages: ``"Arabic"``, ``"Thai"``, ``"Han"``; symbols and
-    punctuation are ``"Emoji"`` (from U+1F000) or ``"Symbols"``.
+    punctuation are ``"Emoji"`` (from U+1F000) or ``"Symbols"``, tabs and other invisible
+    characters ``"Control"``.
 
     A letter's, mark's or digit's Unicode name begins with its script's name ("ARABIC LETTER
     ALEF", "CJK UNIFIED IDEOGRAPH-4E2D"), past a width prefix ("FULLWIDTH LATIN ...").
     """
-    words = unicodedata.name(char, "").split()
-    if unicodedata.category(char)[0] not in "LMN" or not words:
+    words, category = unicodedata.name(char, "").split(), unicodedata.category(char)
+    if category[0] == "C":
+        return "Control"
+    if category[0] not in "LMN" or not words:
         return "Emoji" if ord(char) >= 0x1F000 else "Symbols"
     if words[0] in ("FULLWIDTH", "HALFWIDTH") and len(words) > 1:
         words = words[1:]
