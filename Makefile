@@ -10,7 +10,7 @@ GEN_STAMP := protos/vipro/v1/.generated
 # The checkout's own mesh: `make demo/up/down/status` never use another folder's state.
 STATE := VIPRO_HOME=$(CURDIR)/.vipro
 
-.PHONY: venv protos models train-sr train-denoise sysdeps lint test test-fast demo up down status bench clean
+.PHONY: venv protos models train-sr train-denoise sysdeps fonts lint test test-fast demo up down status bench clean
 
 venv: $(STAMP) $(GEN_STAMP)
 
@@ -40,17 +40,30 @@ train-sr: venv
 train-denoise: venv
 	$(BIN)/python -m services.enhancement.train_denoise
 
-# Debian packages the tests and the demo use (installed only when missing; needs root).
-sysdeps:
-	@missing=""; \
-	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
-	test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || missing="$$missing fonts-wqy-microhei"; \
-	if [ -n "$$missing" ]; then \
+# apt-get installs the Debian packages in $$missing (needs root; otherwise only names them).
+APT_INSTALL_MISSING = if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
 	    || echo "could not install:$$missing (tests needing them will skip)"; \
 	  else echo "missing Debian packages:$$missing (tests needing them will skip)"; fi; \
 	fi
+
+# Debian packages the tests and the demo use (installed only when missing; needs root).
+sysdeps: fonts
+	@missing=""; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || missing="$$missing fonts-wqy-microhei"; \
+	$(APT_INSTALL_MISSING)
+
+# The typography module's faces (deploy/fonts/fonts.yaml), from Debian packages.
+FONT_PACKAGES := $(sort $(shell sed -n 's/^ *package: *//p' deploy/fonts/fonts.yaml))
+
+fonts:
+	@missing=""; \
+	for p in $(FONT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	$(APT_INSTALL_MISSING)
 
 lint: venv
 	$(BIN)/ruff check .
@@ -67,7 +80,7 @@ test: venv sysdeps models
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not mesh and not triton and not slow"
 
-demo: venv models
+demo: venv models fonts
 	$(STATE) $(BIN)/python -m common.demo
 
 up: venv
