@@ -46,9 +46,19 @@ class TextBlock(Protocol):
     size: int
 
 
-Fit = Callable[[str, int, int, str, int, int], TextBlock | None]
-"""``fit(text, width, height, weight, max_size, min_size)``: the copy set in the largest font
-size (pixels) in ``[min_size, max_size]`` that fits ``width`` x ``height``, or None."""
+Fit = Callable[..., TextBlock | None]
+"""``fit(text, width, height, weight, *, max_size, min_size)``: the copy set in the largest
+font size (pixels) in ``[min_size, max_size]`` that fits ``width`` x ``height``, or None
+(:func:`typography.fit`)."""
+
+
+def set_copy(
+    fit: Fit, text: str, width: int, height: int, weight: str, max_size: int, min_size: int
+) -> TextBlock | None:
+    """``fit`` where the box and size range allow any fit at all; None where they do not."""
+    if width < 1 or height < 1 or max_size < min_size:
+        return None
+    return fit(text, width, height, weight, max_size=max_size, min_size=min_size)
 
 
 @dataclass(frozen=True)
@@ -296,7 +306,9 @@ def button(
     zw, zh = zone[2] - zone[0], zone[3] - zone[1]
     inner_h = int(zh / 1.8)
     size_cap = min(max_size, inner_h)
-    block = fit(text, int(zw * 0.86), inner_h, "bold", size_cap, MIN_TEXT_PX["call_to_action"])
+    block = set_copy(
+        fit, text, int(zw * 0.86), inner_h, "bold", size_cap, MIN_TEXT_PX["call_to_action"]
+    )
     if block is None:
         return None
     pad_x, pad_y = round(block.size * 0.9), round(block.size * 0.45)
@@ -335,12 +347,28 @@ def copy_stack(
             if role in dropped:
                 continue
             if role == "headline":
-                block = fit(materials.headline, zw, int(zh * 0.55), "bold", head_cap, 14)
+                block = set_copy(
+                    fit,
+                    materials.headline,
+                    zw,
+                    int(zh * 0.55),
+                    "bold",
+                    head_cap,
+                    MIN_TEXT_PX["headline"],
+                )
             elif role == "subline":
                 cap = max(
                     11, int(0.6 * (blocks["headline"].size if "headline" in blocks else head_cap))
                 )
-                block = fit(materials.subline, zw, int(zh * 0.4), "regular", cap, 11)
+                block = set_copy(
+                    fit,
+                    materials.subline,
+                    zw,
+                    int(zh * 0.4),
+                    "regular",
+                    cap,
+                    MIN_TEXT_PX["subline"],
+                )
             else:
                 top = blocks["headline"].size if "headline" in blocks else head_cap
                 block = button(
