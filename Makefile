@@ -53,6 +53,7 @@ sysdeps: fonts
 	@missing=""; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || missing="$$missing fonts-wqy-microhei"; \
+	test -x /usr/bin/identify || missing="$$missing imagemagick"; \
 	$(APT_INSTALL_MISSING)
 
 # The typography module's faces (deploy/fonts/fonts.yaml), from Debian packages.
