@@ -175,7 +175,7 @@ class Gateway:
             REGISTERED_INSTANCES.labels("true").set(healthy)
             REGISTERED_INSTANCES.labels("false").set(len(instances) - healthy)
             if isinstance(self.registry, RegistryStore):
-                self.registry.purge(older_than_seconds=3600.0)
+                await asyncio.to_thread(self.registry.purge, older_than_seconds=3600.0)
             await self.proxy.prune()
             await asyncio.sleep(5.0)
 
