@@ -153,7 +153,7 @@ class Gateway:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         if config.metrics_port is not None and config.metrics_port >= 0:
             self.metrics_port = serve_metrics(config.metrics_port, config.host)
-        self.jobs.start()
+        await self.jobs.start()
         self._tasks.append(asyncio.create_task(self._housekeeping()))
         log.info(
             "gateway serving",

@@ -54,6 +54,11 @@ class Database:
         with self.engine.connect() as connection:
             return connection.execute(statement).scalar()
 
+    def scalars(self, statement: Executable) -> list[Any]:
+        """The first column of every row."""
+        with self.engine.connect() as connection:
+            return list(connection.execute(statement).scalars())
+
     def all(self, statement: Executable, row: Callable[..., T]) -> list[T]:
         """Every row, each built as ``row(**columns)`` (a row dataclass)."""
         with self.engine.connect() as connection:
