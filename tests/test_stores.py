@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import create_mock_engine
+from sqlalchemy import create_engine, create_mock_engine, func, select
 
 from gateway.assets import AssetStore
 from gateway.jobs import UNFINISHED, JobStore, to_job
@@ -171,6 +171,24 @@ def test_stores_take_calls_from_many_threads(tmp_path):
     counts = store.counts()
     assert sum(counts.values()) == 4 * 25 + 5
     assert counts[jobs_pb2.JOB_STATE_RUNNING] == 4 * 25 + 5
+
+
+def test_stores_share_one_database_given_its_url(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    JobStore(url).insert(job("a"))
+    CaseStore(url).put("t", production_pb2.Case(case_id="c"))
+    RegistryStore(url).register(registry_pb2.Instance(instance_id="i"), 30)
+    asset_store = AssetStore(tmp_path / "assets", index=url)
+
+    async def chunks():
+        yield b"bytes"
+
+    asyncio.run(asset_store.put("t", assets_pb2.AssetHeader(), chunks()))
+    assert not (tmp_path / "assets" / "index.sqlite").exists()
+    tables = (jobs.jobs, cases.cases, registry.instances, assets.assets)
+    with create_engine(url).connect() as connection:
+        counts = [connection.execute(select(func.count()).select_from(t)).scalar() for t in tables]
+    assert counts == [1, 1, 1, 1]
 
 
 @pytest.mark.parametrize("schema", [assets, cases, jobs, registry])
