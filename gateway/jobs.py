@@ -122,8 +122,8 @@ class JobStore:
 
     def counts(self) -> dict[int, int]:
         """How many jobs each state has (states without jobs are absent)."""
-        statement = select(jobs.c.state, func.count().label("jobs")).group_by(jobs.c.state)
-        return dict(self.db.all(statement, lambda state, jobs: (state, jobs)))
+        statement = select(jobs.c.state, func.count().label("count")).group_by(jobs.c.state)
+        return dict(self.db.all(statement, lambda state, count: (state, count)))
 
     def purge_expired(self, now: float) -> int:
         """Delete finished jobs whose expiry time (seconds since the epoch) is before `now`;
