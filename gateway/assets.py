@@ -19,10 +19,12 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import delete, func, select
 
 from common import logs
 from common.client import CHUNK_BYTES
@@ -30,7 +32,9 @@ from common.errors import DataLoss, InvalidArgument, NotFound, ResourceExhausted
 from gateway.config import AssetLimits
 from gateway.metrics import ASSET_BYTES
 from gateway.paging import next_token, page_offset
-from gateway.sqlite import open_db
+from gateway.stores import assets as schema
+from gateway.stores.assets import AssetRow
+from gateway.stores.database import Database
 from vipro.v1 import assets_pb2, assets_pb2_grpc
 
 _HEX = frozenset("0123456789abcdef")
@@ -53,20 +57,22 @@ def parse_asset_id(asset_id: str, field: str = "asset_id") -> str:
 class AssetStore:
     """Content-addressed per-tenant storage on a filesystem.
 
+    Its methods block (database and files): async code calls them through asyncio.to_thread.
+
     Args:
         root: directory of the store.
         limits: size limits per asset and per tenant.
+        index: the index database, a SQLite file or a SQLAlchemy URL (root/index.sqlite when
+            None).
     """
 
-    def __init__(self, root: Path, limits: AssetLimits | None = None):
+    def __init__(
+        self, root: Path, limits: AssetLimits | None = None, index: Path | str | None = None
+    ):
         self.root = root
         self.limits = limits or AssetLimits()
         root.mkdir(parents=True, exist_ok=True)
-        self._db = open_db(
-            root / "index.sqlite",
-            "CREATE TABLE IF NOT EXISTS assets (tenant TEXT, asset_id TEXT, size INTEGER, "
-            "media_type TEXT, filename TEXT, created REAL, PRIMARY KEY (tenant, asset_id))",
-        )
+        self._db = Database(index or root / "index.sqlite", schema.metadata)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -82,10 +88,16 @@ class AssetStore:
 
     def used_bytes(self, tenant: str) -> int:
         """Bytes the tenant stores."""
-        row = self._db.execute(
-            "SELECT COALESCE(SUM(size), 0) FROM assets WHERE tenant = ?", (tenant,)
+        total = select(func.coalesce(func.sum(schema.assets.c.size), 0))
+        return int(self._db.scalar(total.where(schema.assets.c.tenant == tenant)))
+
+    def _row(self, tenant: str, asset_id: str) -> AssetRow | None:
+        return self._db.first(
+            select(schema.assets).where(
+                schema.assets.c.tenant == tenant, schema.assets.c.asset_id == asset_id
+            ),
+            AssetRow,
         )
-        return int(row.fetchone()[0])
 
     def info(self, tenant: str, asset_id: str) -> assets_pb2.AssetInfo:
         """Info of an asset.
@@ -94,11 +106,7 @@ class AssetStore:
             NotFound: the tenant has no such asset.
         """
         parse_asset_id(asset_id)
-        row = self._db.execute(
-            "SELECT asset_id, size, media_type, filename, created FROM assets "
-            "WHERE tenant = ? AND asset_id = ?",
-            (tenant, asset_id),
-        ).fetchone()
+        row = self._row(tenant, asset_id)
         if row is None or not self.path(tenant, asset_id).exists():
             raise NotFound("asset", asset_id)
         return _info(row)
@@ -113,7 +121,7 @@ class AssetStore:
                 header's size before reading, and while reading).
             DataLoss: size or sha256 differ from the header's.
         """
-        limit = self._check_room(tenant, header.size_bytes)
+        limit = await asyncio.to_thread(self._check_room, tenant, header.size_bytes)
         directory = self._dir(tenant)
         directory.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
@@ -128,7 +136,8 @@ class AssetStore:
                         raise self._too_big(tenant, size, limit)
                     # Hashing and writing a MiB takes milliseconds: keep it off the event loop.
                     await asyncio.to_thread(_absorb, digest, out, chunk)
-            return self._commit(tenant, header, tmp, size, "sha256:" + digest.hexdigest())
+            asset_id = "sha256:" + digest.hexdigest()
+            return await asyncio.to_thread(self._commit, tenant, header, tmp, size, asset_id)
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -152,18 +161,16 @@ class AssetStore:
             description="bytes per asset",
         )
 
-    def _commit(self, tenant, header, tmp: Path, size: int, asset_id: str):
+    def _commit(
+        self, tenant: str, header: assets_pb2.AssetHeader, tmp: Path, size: int, asset_id: str
+    ) -> tuple[assets_pb2.AssetInfo, bool]:
         if header.size_bytes and header.size_bytes != size:
             raise DataLoss(f"upload ended after {size} bytes, header announced {header.size_bytes}")
         if header.asset_id and header.asset_id != asset_id:
             raise DataLoss(f"upload hashes to {asset_id}, header announced {header.asset_id}")
         target = self.path(tenant, asset_id)
         with self._lock:
-            existing = self._db.execute(
-                "SELECT asset_id, size, media_type, filename, created FROM assets "
-                "WHERE tenant = ? AND asset_id = ?",
-                (tenant, asset_id),
-            ).fetchone()
+            existing = self._row(tenant, asset_id)
             if existing is not None and target.exists():
                 return _info(existing), False
             # Checked again under the lock: concurrent uploads each saw room at their start.
@@ -172,10 +179,8 @@ class AssetStore:
                 raise self._too_big(tenant, size, self.limits.max_tenant_bytes - used)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
-            row = (asset_id, size, header.media_type, header.filename, time.time())
-            self._db.execute(
-                "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, ?, ?)", (tenant, *row)
-            )
+            row = AssetRow(tenant, asset_id, size, header.media_type, header.filename, time.time())
+            self._db.upsert(schema.assets, asdict(row))
         return _info(row), True
 
     def read(self, tenant: str, asset_id: str, offset: int = 0, length: int = 0) -> Iterator[bytes]:
@@ -198,22 +203,27 @@ class AssetStore:
 
     def list(self, tenant: str, limit: int, offset: int) -> list[assets_pb2.AssetInfo]:
         """A page of the tenant's assets, newest first."""
-        rows = self._db.execute(
-            "SELECT asset_id, size, media_type, filename, created FROM assets WHERE tenant = ? "
-            "ORDER BY created DESC, asset_id LIMIT ? OFFSET ?",
-            (tenant, limit, offset),
+        table = schema.assets
+        page = (
+            select(table)
+            .where(table.c.tenant == tenant)
+            .order_by(table.c.created.desc(), table.c.asset_id)
+            .limit(limit)
+            .offset(offset)
         )
-        return [_info(r) for r in rows]
+        return [_info(r) for r in self._db.all(page, AssetRow)]
 
     def delete(self, tenant: str, asset_id: str) -> bool:
         """Remove an asset; False when the tenant had none."""
         path = self.path(tenant, asset_id)
         with self._lock:
-            cursor = self._db.execute(
-                "DELETE FROM assets WHERE tenant = ? AND asset_id = ?", (tenant, asset_id)
+            removed = self._db.execute(
+                delete(schema.assets).where(
+                    schema.assets.c.tenant == tenant, schema.assets.c.asset_id == asset_id
+                )
             )
             path.unlink(missing_ok=True)
-        return cursor.rowcount > 0
+        return removed > 0
 
 
 def _absorb(digest, out, chunk: bytes) -> None:
@@ -221,15 +231,14 @@ def _absorb(digest, out, chunk: bytes) -> None:
     out.write(chunk)
 
 
-def _info(row) -> assets_pb2.AssetInfo:
-    asset_id, size, media_type, filename, created = row
+def _info(row: AssetRow) -> assets_pb2.AssetInfo:
     stamp = Timestamp()
-    stamp.FromNanoseconds(int(created * 1e9))
+    stamp.FromNanoseconds(int(row.created * 1e9))
     return assets_pb2.AssetInfo(
-        asset_id=asset_id,
-        size_bytes=size,
-        media_type=media_type,
-        filename=filename,
+        asset_id=row.asset_id,
+        size_bytes=row.size,
+        media_type=row.media_type,
+        filename=row.filename,
         created_time=stamp,
     )
 
@@ -269,7 +278,7 @@ class AssetServicer(assets_pb2_grpc.AssetServiceServicer):
 
     async def Download(self, request, context):
         tenant = logs.tenant.get()
-        info = self.store.info(tenant, request.asset_id)
+        info = await asyncio.to_thread(self.store.info, tenant, request.asset_id)
         if request.offset > info.size_bytes:
             raise InvalidArgument.field("offset", f"is past the end ({info.size_bytes} bytes)")
         yield assets_pb2.DownloadResponse(info=info)
@@ -281,20 +290,18 @@ class AssetServicer(assets_pb2_grpc.AssetServiceServicer):
         ASSET_BYTES.labels(tenant, "out").inc(sent)
 
     async def GetAsset(self, request, context):
-        return assets_pb2.GetAssetResponse(
-            asset=self.store.info(logs.tenant.get(), request.asset_id)
-        )
+        info = await asyncio.to_thread(self.store.info, logs.tenant.get(), request.asset_id)
+        return assets_pb2.GetAssetResponse(asset=info)
 
     async def ListAssets(self, request, context):
         size = request.page_size or 100
         offset = page_offset(request.page_token)
-        items = self.store.list(logs.tenant.get(), size + 1, offset)
+        items = await asyncio.to_thread(self.store.list, logs.tenant.get(), size + 1, offset)
         return assets_pb2.ListAssetsResponse(
             assets=items[:size], next_page_token=next_token(offset, size, len(items))
         )
 
     async def DeleteAsset(self, request, context):
         parse_asset_id(request.asset_id)
-        return assets_pb2.DeleteAssetResponse(
-            deleted=self.store.delete(logs.tenant.get(), request.asset_id)
-        )
+        deleted = await asyncio.to_thread(self.store.delete, logs.tenant.get(), request.asset_id)
+        return assets_pb2.DeleteAssetResponse(deleted=deleted)

@@ -20,14 +20,22 @@ Example ``gateway.yaml``::
     recipes_dir: deploy/recipes
 
 The mesh's internal token comes from the VIPRO_INTERNAL_TOKEN environment variable or
-``internal_token_file``.
+``internal_token_file``. A null or negative ``metrics_port`` serves no metrics.
+
+Every value is checked against its field's type when the file is read: an unknown key or a value
+of the wrong type raises `ConfigError` naming its key path, e.g.
+``jobs.workers: expected an integer, got 'four'``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, Literal
 
 import yaml
 
@@ -72,7 +80,7 @@ class GatewayConfig:
 
     host: str = "127.0.0.1"
     port: int = 50051
-    metrics_port: int = 9400
+    metrics_port: int | None = 9400
     state_dir: Path = Path(".vipro/gateway")
     registry: str = "embedded"
     registry_ttl_seconds: int = 10
@@ -81,7 +89,7 @@ class GatewayConfig:
     internal_token: str = ""
     default_deadline_seconds: float = 60.0
     retry_attempts: int = 3
-    balancer: str = "least_outstanding"
+    balancer: Literal["least_outstanding", "round_robin"] = "least_outstanding"
     drain_seconds: float = 10.0
     max_concurrent_rpcs: int = 1000
     max_message_bytes: int = 32 << 20
@@ -93,9 +101,17 @@ class GatewayConfig:
 
     @classmethod
     def load(cls, path: Path | None) -> GatewayConfig:
-        """Read a YAML file (None gives the defaults) and resolve the internal token."""
-        raw = yaml.safe_load(path.read_text()) if path else {}
-        config = _build(cls, raw or {})
+        """Read a YAML file (None gives the defaults) and resolve the internal token.
+
+        Raises:
+            ConfigError: an unknown key or a value of the wrong type (the message names the
+                file and the key path).
+        """
+        raw = yaml.safe_load(path.read_text()) if path else None
+        try:
+            config = _build(cls, raw, "")
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
         if not config.internal_token:
             config.internal_token = os.environ.get("VIPRO_INTERNAL_TOKEN", "")
         if not config.internal_token and config.internal_token_file:
@@ -103,19 +119,68 @@ class GatewayConfig:
         return config
 
 
-_NESTED = {"ejection": Ejection, "assets": AssetLimits, "jobs": JobSettings}
+class ConfigError(ValueError):
+    """A configuration key that does not exist, or a value of the wrong type."""
 
 
-def _build(cls, raw: dict):
-    known = {f.name: f for f in fields(cls)}
-    unknown = set(raw) - set(known)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
-    kwargs = {}
+def _build(cls: type, raw: Any, where: str) -> Any:
+    """A config dataclass from a YAML mapping (None gives its defaults); `where` is the mapping's
+    key path ("" at the top)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where or 'the file'}: expected a mapping of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    known = sorted(f.name for f in fields(cls))
+    values = {}
     for key, value in raw.items():
-        if key in _NESTED and cls is GatewayConfig:
-            value = _build(_NESTED[key], value or {})
-        elif key.endswith(("_dir", "_file")) and value is not None:
-            value = Path(value)
-        kwargs[key] = value
-    return cls(**kwargs)
+        path = f"{where}.{key}" if where else str(key)
+        if key not in hints:
+            raise ConfigError(f"{path}: unknown key (known: {', '.join(known)})")
+        values[key] = _convert(hints[key], value, path)
+    return cls(**values)
+
+
+_SCALARS: dict[Any, tuple[str, tuple[type, ...]]] = {
+    int: ("an integer", (int,)),
+    float: ("a number", (int, float)),
+    str: ("a string", (str,)),
+    Path: ("a path (string)", (str,)),
+}
+"""What each scalar field type is called in errors, and the YAML types it accepts."""
+
+
+def _convert(hint: Any, value: Any, path: str) -> Any:
+    """`value` as the type `hint`.
+
+    Raises:
+        ConfigError: `value` does not fit `hint`.
+    """
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path)
+    origin = typing.get_origin(hint)
+    if origin is types.UnionType:
+        options = [o for o in typing.get_args(hint) if o is not type(None)]
+        if value is None:
+            return None
+        (hint,) = options
+        return _convert(hint, value, path)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            expected = ", ".join(repr(c) for c in choices)
+            raise ConfigError(f"{path}: expected one of {expected}, got {value!r}")
+        return value
+    if origin is dict:
+        key_type, value_type = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return {
+            _convert(key_type, k, f"{path}.{k}"): _convert(value_type, v, f"{path}.{k}")
+            for k, v in value.items()
+        }
+    name, accepted = _SCALARS[hint]
+    # YAML true/false are ints to Python; a flag is never a number here.
+    if isinstance(value, bool) or not isinstance(value, accepted):
+        raise ConfigError(f"{path}: expected {name}, got {value!r}")
+    return hint(value)

@@ -30,7 +30,7 @@ import itertools
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ import grpc
 import yaml
 from google.protobuf import json_format, message_factory
 from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import insert, select
 
 from common import logs
 from common.contracts import find_method
@@ -45,7 +46,9 @@ from common.errors import FailedPrecondition, InvalidArgument, NotFound, Service
 from gateway.assets import AssetStore
 from gateway.paging import next_token, page_offset
 from gateway.proxy import Proxy
-from gateway.sqlite import open_db
+from gateway.stores import cases as schema
+from gateway.stores.cases import CaseRow
+from gateway.stores.database import Database
 from vipro.v1 import assets_pb2, production_pb2, production_pb2_grpc
 
 _REF = re.compile(r"\$\{([^}]+)\}")
@@ -191,38 +194,44 @@ def _text(value: Any) -> str:
 
 # Running ------------------------------------------------------------------------------------
 class CaseStore:
-    """Recorded productions (cases) per tenant, in SQLite."""
+    """Recorded productions (cases) per tenant; every method is one blocking statement.
 
-    def __init__(self, path: Path):
-        self.db = open_db(
-            path,
-            "CREATE TABLE IF NOT EXISTS cases (id TEXT PRIMARY KEY, tenant TEXT, created REAL, "
-            "body BLOB)",
-        )
+    Args:
+        location: a SQLite file or a SQLAlchemy URL.
+    """
+
+    def __init__(self, location: Path | str):
+        self.db = Database(location, schema.metadata)
 
     def close(self) -> None:
         self.db.close()
 
     def put(self, tenant: str, case: production_pb2.Case) -> None:
-        self.db.execute(
-            "INSERT INTO cases VALUES (?, ?, ?, ?)",
-            (case.case_id, tenant, time.time(), case.SerializeToString()),
-        )
+        """Record a new case (IntegrityError if its id is taken)."""
+        row = CaseRow(case.case_id, tenant, time.time(), case.SerializeToString())
+        self.db.execute(insert(schema.cases).values(asdict(row)))
 
     def get(self, tenant: str, case_id: str) -> production_pb2.Case:
-        row = self.db.execute(
-            "SELECT body FROM cases WHERE id = ? AND tenant = ?", (case_id, tenant)
-        ).fetchone()
+        """A case of the tenant. Raises NotFound."""
+        table = schema.cases
+        row = self.db.first(
+            select(table).where(table.c.id == case_id, table.c.tenant == tenant), CaseRow
+        )
         if row is None:
             raise NotFound("case", case_id)
-        return production_pb2.Case.FromString(row[0])
+        return row.case()
 
     def page(self, tenant: str, limit: int, offset: int) -> list[production_pb2.Case]:
-        rows = self.db.execute(
-            "SELECT body FROM cases WHERE tenant = ? ORDER BY created DESC, id LIMIT ? OFFSET ?",
-            (tenant, limit, offset),
+        """A page of the tenant's cases, newest first."""
+        table = schema.cases
+        page = (
+            select(table)
+            .where(table.c.tenant == tenant)
+            .order_by(table.c.created.desc(), table.c.id)
+            .limit(limit)
+            .offset(offset)
         )
-        return [production_pb2.Case.FromString(r[0]) for r in rows]
+        return [row.case() for row in self.db.all(page, CaseRow)]
 
 
 _DEFAULT_RECIPE = {
@@ -343,7 +352,7 @@ class Producer:
         created = Timestamp()
         created.GetCurrentTime()
         case.create_time.CopyFrom(created)
-        self.cases.put(logs.tenant.get(), case)
+        await asyncio.to_thread(self.cases.put, logs.tenant.get(), case)
         response.case.CopyFrom(case)
         return response
 
@@ -494,14 +503,15 @@ class ProductionServicer(production_pb2_grpc.ProductionServiceServicer):
         return await self.producer.produce(request, context.time_remaining())
 
     async def GetCase(self, request, context):
-        return production_pb2.GetCaseResponse(
-            case=self.producer.cases.get(logs.tenant.get(), request.case_id)
-        )
+        case = await asyncio.to_thread(self.producer.cases.get, logs.tenant.get(), request.case_id)
+        return production_pb2.GetCaseResponse(case=case)
 
     async def ListCases(self, request, context):
         size = request.page_size or 100
         offset = page_offset(request.page_token)
-        cases = self.producer.cases.page(logs.tenant.get(), size + 1, offset)
+        cases = await asyncio.to_thread(
+            self.producer.cases.page, logs.tenant.get(), size + 1, offset
+        )
         return production_pb2.ListCasesResponse(
             cases=cases[:size], next_page_token=next_token(offset, size, len(cases))
         )

@@ -6,15 +6,19 @@ receiving traffic if they are alive and heartbeat in time, and drop out if they 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import delete, select
 
 from common.errors import NotFound, ServiceError, abort_async
-from gateway.sqlite import open_db
+from gateway.stores import registry as schema
+from gateway.stores.database import Database
+from gateway.stores.registry import InstanceRow
 from vipro.v1 import registry_pb2, registry_pb2_grpc
 
 
@@ -31,26 +35,28 @@ class _Lease:
 class RegistryStore:
     """In-process `common.registry.Registry` with SQLite persistence.
 
+    register, deregister and purge write to the database (they block); the rest is in memory.
+
     Args:
-        path: SQLite file.
+        location: a SQLite file or a SQLAlchemy URL.
         default_ttl: lease length when a registration asks for 0, seconds.
         clock: wall-clock source (tests pass a fake).
     """
 
-    def __init__(self, path: Path, default_ttl: int = 10, clock=time.time):
-        self._db = open_db(
-            path,
-            "CREATE TABLE IF NOT EXISTS instances (id TEXT PRIMARY KEY, ttl REAL, instance BLOB)",
-        )
+    def __init__(self, location: Path | str, default_ttl: int = 10, clock=time.time):
+        self._db = Database(location, schema.metadata)
         self._default_ttl = default_ttl
         self._clock = clock
         self._lock = threading.Lock()
+        # Orders database writes as the memory changes they follow, without holding `_lock`
+        # (which the event loop takes to route) during a write.
+        self._write_lock = threading.Lock()
         self._version = 0
         self._alive_ids: frozenset[str] = frozenset()
         now = clock()
         self._leases: dict[str, _Lease] = {
-            row[0]: _Lease(registry_pb2.Instance.FromString(row[2]), row[1], now)
-            for row in self._db.execute("SELECT id, ttl, instance FROM instances")
+            row.id: _Lease(row.message(), row.ttl, now)
+            for row in self._db.all(select(schema.instances), InstanceRow)
         }
 
     # Registry interface ----------------------------------------------------------------
@@ -60,13 +66,12 @@ class RegistryStore:
         stored.CopyFrom(instance)
         stored.ClearField("healthy")
         stored.ClearField("last_heartbeat_time")
-        with self._lock:
-            self._leases[instance.instance_id] = _Lease(stored, ttl, self._clock())
-            self._db.execute(
-                "INSERT OR REPLACE INTO instances VALUES (?, ?, ?)",
-                (instance.instance_id, ttl, stored.SerializeToString()),
-            )
-            self._version += 1
+        row = InstanceRow(instance.instance_id, ttl, stored.SerializeToString())
+        with self._write_lock:
+            with self._lock:
+                self._leases[instance.instance_id] = _Lease(stored, ttl, self._clock())
+                self._version += 1
+            self._db.upsert(schema.instances, asdict(row))
         return ttl
 
     def heartbeat(self, instance_id: str) -> None:
@@ -77,11 +82,12 @@ class RegistryStore:
             lease.last_heartbeat = self._clock()
 
     def deregister(self, instance_id: str) -> bool:
-        with self._lock:
-            removed = self._leases.pop(instance_id, None) is not None
-            self._db.execute("DELETE FROM instances WHERE id = ?", (instance_id,))
-            if removed:
-                self._version += 1
+        with self._write_lock:
+            with self._lock:
+                removed = self._leases.pop(instance_id, None) is not None
+                if removed:
+                    self._version += 1
+            self._db.execute(delete(schema.instances).where(schema.instances.c.id == instance_id))
         return removed
 
     def instances(self, service: str = "") -> list[registry_pb2.Instance]:
@@ -136,7 +142,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self.store = store
 
     async def Register(self, request, context):
-        ttl = self.store.register(request.instance, request.ttl_seconds)
+        ttl = await asyncio.to_thread(self.store.register, request.instance, request.ttl_seconds)
         return registry_pb2.RegisterResponse(ttl_seconds=int(ttl))
 
     async def Heartbeat(self, request, context):
@@ -147,7 +153,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         return registry_pb2.HeartbeatResponse()
 
     async def Deregister(self, request, context):
-        return registry_pb2.DeregisterResponse(removed=self.store.deregister(request.instance_id))
+        removed = await asyncio.to_thread(self.store.deregister, request.instance_id)
+        return registry_pb2.DeregisterResponse(removed=removed)
 
     async def ListInstances(self, request, context):
         return registry_pb2.ListInstancesResponse(instances=self.store.instances(request.service))

@@ -153,7 +153,7 @@ class Gateway:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         if config.metrics_port is not None and config.metrics_port >= 0:
             self.metrics_port = serve_metrics(config.metrics_port, config.host)
-        self.jobs.start()
+        await self.jobs.start()
         self._tasks.append(asyncio.create_task(self._housekeeping()))
         log.info(
             "gateway serving",
@@ -175,7 +175,7 @@ class Gateway:
             REGISTERED_INSTANCES.labels("true").set(healthy)
             REGISTERED_INSTANCES.labels("false").set(len(instances) - healthy)
             if isinstance(self.registry, RegistryStore):
-                self.registry.purge(older_than_seconds=3600.0)
+                await asyncio.to_thread(self.registry.purge, older_than_seconds=3600.0)
             await self.proxy.prune()
             await asyncio.sleep(5.0)
 

@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from gateway.config import JobSettings
 from gateway.jobs import JobRunner, JobStore
+from gateway.stores.jobs import JobRow
 from vipro.v1 import jobs_pb2
 
 
-def row(job_id: str, state: int, idempotent: bool, expire: float = 0.0) -> dict:
+def row(job_id: str, state: int, idempotent: bool, expire: float = 0.0) -> JobRow:
     now = time.time()
-    return {
-        "id": job_id,
-        "tenant": "t",
-        "method": "/vipro.v1.EditingService/EraseVideo",
-        "request": b"",
-        "version": "",
-        "stage": "",
-        "idempotency_key": "",
-        "timeout": 60.0,
-        "labels": "{}",
-        "state": state,
-        "progress": b"",
-        "result": b"",
-        "error": b"",
-        "created": now,
-        "updated": now,
-        "expire": expire,
-        "attempts": 1,
-        "idempotent": int(idempotent),
-        "request_id": "",
-    }
+    return JobRow(
+        id=job_id,
+        tenant="t",
+        method="/vipro.v1.EditingService/EraseVideo",
+        state=state,
+        created=now,
+        updated=now,
+        timeout=60.0,
+        expire=expire,
+        attempts=1,
+        idempotent=idempotent,
+    )
 
 
 def test_recovery_requeues_idempotent_and_fails_the_rest(tmp_path):
@@ -40,14 +33,14 @@ def test_recovery_requeues_idempotent_and_fails_the_rest(tmp_path):
     store.insert(row("unsafe", jobs_pb2.JOB_STATE_RUNNING, idempotent=False))
     store.insert(row("waiting", jobs_pb2.JOB_STATE_QUEUED, idempotent=False))
     runner = JobRunner(store, proxy=None, settings=JobSettings())
-    runner.recover()
-    assert store.row("safe")["state"] == jobs_pb2.JOB_STATE_QUEUED
+    asyncio.run(runner.recover())
+    assert store.row("safe").state == jobs_pb2.JOB_STATE_QUEUED
     failed = store.row("unsafe")
-    assert failed["state"] == jobs_pb2.JOB_STATE_FAILED
-    error = jobs_pb2.JobError.FromString(failed["error"])
+    assert failed.state == jobs_pb2.JOB_STATE_FAILED
+    error = jobs_pb2.JobError.FromString(failed.error)
     assert "restarted" in error.message and "not idempotent" in error.message
-    assert failed["expire"] > time.time()
-    assert store.row("waiting")["state"] == jobs_pb2.JOB_STATE_QUEUED
+    assert failed.expire > time.time()
+    assert store.row("waiting").state == jobs_pb2.JOB_STATE_QUEUED
     queued = [runner._queue.get_nowait() for _ in range(runner._queue.qsize())]
     assert sorted(queued) == ["safe", "waiting"]
 
