@@ -29,7 +29,8 @@ def gradient(
     along = (xx / max(width, 1)) * np.cos(angle) + (yy / max(height, 1)) * np.sin(angle)
     along = (along - along.min()) / max(float(np.ptp(along)), 1e-6) - 0.5
     lab = colour.rgb_to_lab(scheme.background).astype(np.float32)
-    ends = np.stack([lab + [d, 0, 0] for d in (GRADIENT_LIGHTNESS / 2, -GRADIENT_LIGHTNESS / 2)])
+    shift = np.array([GRADIENT_LIGHTNESS / 2, 0, 0], np.float32)
+    ends = np.stack([lab + shift, lab - shift])
     ends = colour.lab_to_rgb(ends).astype(np.float32)
     t = (along + 0.5)[..., None]
     rgb = ends[0] * (1 - t) + ends[1] * t
