@@ -528,7 +528,10 @@ def arrange(
         boxes = [cut_away(b, logo, gap) for b in boxes]
     dropped: list[str] = []
     copy_roles = [r for r in TEXT_ROLES if r not in holders]
-    for zone, box in zip(zones, boxes, strict=True):
+    # The button's zone comes last: its label is sized from the headline.
+    for zone, box in sorted(
+        zip(zones, boxes, strict=True), key=lambda z: z[0].holds == "call_to_action"
+    ):
         if box[2] - box[0] < 8 or box[3] - box[1] < 8:
             continue
         if zone.holds == "product":
@@ -538,8 +541,10 @@ def arrange(
             left, top = (box[0] + box[2] - w) // 2, (box[1] + box[3] - h) // 2
             placements.append(Placement("logo", (left, top, left + w, top + h)))
         elif zone.holds == "call_to_action" and materials.call_to_action:
-            head = max(11, (box[3] - box[1]) // 2)
-            found = button(fit, materials.call_to_action, box, head, "center", "center")
+            head = [p.block.size for p in placements if p.role == "headline"]
+            # A button never outshouts the headline: its label at most 3/4 of the headline's.
+            cap = round(0.75 * head[0]) if head else (box[3] - box[1]) // 2
+            found = button(fit, materials.call_to_action, box, max(11, cap), "center", "center")
             if found is None:
                 dropped.append("call_to_action")
             else:
