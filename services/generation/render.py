@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from services.generation import backdrop, colour, layers, typography
+from services.generation import backdrop, colour, layers, layout, typography
 from services.generation.layers import Layer
 from services.generation.layout import TEXT_ROLES, Box, Layout, Placement, margin_of
 
@@ -25,6 +25,7 @@ WEIGHTS = {"headline": "bold", "subline": "regular", "call_to_action": "bold"}
 ALIGN = {"start": "left", "center": "center", "end": "right"}
 """Layout alignments as the lines of a text block take them (left-to-right scripts)."""
 SHADOW_OPACITY = 0.28
+BUSY_GRADIENT = 120.0  # Sobel magnitude (grey levels) of a background as busy as it gets
 UNDERLAY_PADDING = 0.45  # of the largest font size in the stack, at most half the margin
 
 
@@ -109,6 +110,20 @@ def plate(box: Box, rgb: np.ndarray, radius: int) -> np.ndarray:
     rgba = np.empty((h, w, 4), np.uint8)
     rgba[..., :3], rgba[..., 3] = rgb, alpha
     return rgba
+
+
+def scene_of(background: np.ndarray | None, width: int, height: int) -> layout.Scene:
+    """Where the caller's background is busy (for the layout to keep copy off it): the local
+    gradient magnitude of the background as it will be drawn, blurred over a few percent of
+    the canvas and scaled so a strong edge or texture reaches 1. A generated background is
+    calm everywhere."""
+    if background is None:
+        return layout.Scene()
+    grey = cv2.cvtColor(cover(background, width, height), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)
+    sigma = max(1.0, 0.02 * min(width, height))
+    busy = cv2.GaussianBlur(np.hypot(gx, gy), (0, 0), sigma) / BUSY_GRADIENT
+    return layout.Scene(np.clip(busy, 0, 1))
 
 
 def min_ratio(role: str, block: typography.TextBlock) -> float:
