@@ -556,6 +556,28 @@ def arrange(
     return Layout(width, height, family.name, choice, placements, dropped)
 
 
+def _looks(lay: Layout) -> tuple[tuple, tuple, tuple]:
+    """What a viewer sees of an arrangement, coarse to fine: the copy's side and alignment,
+    then its justification, then the logo's corner."""
+    mirrored, align, justify, corner = lay.choice[1:]
+    return (mirrored, align), (mirrored, align, justify), (mirrored, align, justify, corner)
+
+
+def diverse(layouts: list[Layout]) -> list[Layout]:
+    """Best-first layouts of one family reordered so that each next one changes what a
+    viewer sees first (:func:`_looks`, coarsest new look first; the score decides among
+    equals)."""
+    left, picked = list(layouts), []
+    seen: tuple[set, set, set] = (set(), set(), set())
+    while left:
+        nxt = min(left, key=lambda lay: tuple(k in seen[i] for i, k in enumerate(_looks(lay))))
+        left.remove(nxt)
+        picked.append(nxt)
+        for i, key in enumerate(_looks(nxt)):
+            seen[i].add(key)
+    return picked
+
+
 def solve(
     families: Sequence[Family],
     width: int,
@@ -591,7 +613,7 @@ def solve(
                 if key not in best or layout.score > best[key].score:
                     best[key] = layout
         if best:
-            ranked.append(sorted(best.values(), key=lambda lay: -lay.score))
+            ranked.append(diverse(sorted(best.values(), key=lambda lay: -lay.score)))
     if not ranked:
         raise ValueError(f"no layout family places anything on a {width}x{height} canvas")
     ranked.sort(key=lambda found: -found[0].score)

@@ -1,0 +1,162 @@
+"""generation.GenerateBanner through the gateway: banners in every size with the copy inside
+and off the products, products without alpha cut out by SegmentObject, layered PSDs that
+open with their layers, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import grpc
+import numpy as np
+import pytest
+from psd_tools import PSDImage
+
+from common.client import AssetClient
+from tests.helpers import decoded, png, violations
+from vipro.v1 import common_pb2, generation_pb2, generation_pb2_grpc
+
+EXPERIMENTAL = (("vipro-stage", "experimental"),)
+SIZES = [(1200, 628), (300, 250), (728, 90), (1080, 1920)]
+
+
+@pytest.fixture(scope="module")
+def generation(channel) -> generation_pb2_grpc.GenerationServiceStub:
+    return generation_pb2_grpc.GenerationServiceStub(channel)
+
+
+def bottle(width: int = 160, height: int = 360, rgb=(40, 110, 200)) -> np.ndarray:
+    """An RGBA bottle on a transparent ground."""
+    alpha = np.zeros((height, width), np.uint8)
+    cx = width // 2
+    cv2.rectangle(alpha, (cx - 70, 130), (cx + 70, height - 1), 255, -1)
+    cv2.ellipse(alpha, (cx, 130), (70, 40), 0, 180, 360, 255, -1)
+    cv2.rectangle(alpha, (cx - 22, 20), (cx + 22, 110), 255, -1)
+    rgb_img = np.empty((height, width, 3), np.uint8)
+    rgb_img[:] = rgb
+    cv2.rectangle(rgb_img, (cx - 70, 200), (cx + 70, 270), (245, 240, 225), -1)
+    return np.dstack([rgb_img, alpha])
+
+
+def on_white(rgba: np.ndarray, pad: int = 60) -> np.ndarray:
+    """The bottle photographed on a plain light background (no alpha)."""
+    h, w = rgba.shape[:2]
+    canvas = np.full((h + 2 * pad, w + 2 * pad, 3), 235, np.uint8)
+    a = rgba[..., 3:].astype(np.float32) / 255
+    region = canvas[pad : pad + h, pad : pad + w]
+    region[:] = (rgba[..., :3] * a + region * (1 - a)).astype(np.uint8)
+    return canvas
+
+
+def image(pixels: np.ndarray) -> common_pb2.Image:
+    return common_pb2.Image(inline=png(pixels))
+
+
+def request(**fields) -> generation_pb2.GenerateBannerRequest:
+    base = dict(
+        product_images=[image(bottle()), image(bottle(140, 300, (200, 60, 80)))],
+        headline="Summer Sale on every bottle",
+        subline="Up to 50% off all bottles this week",
+        call_to_action="Shop now",
+        sizes=[common_pb2.Size(width=w, height=h) for w, h in SIZES],
+        seed=7,
+    )
+    base.update(fields)
+    return generation_pb2.GenerateBannerRequest(**base)
+
+
+def boxes(design: generation_pb2.Design, label: str) -> list[tuple[float, float, float, float]]:
+    return [(b.x, b.y, b.x + b.width, b.y + b.height) for b in design.elements if b.label == label]
+
+
+def overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_banners_in_every_size_keep_copy_inside_and_off_the_products(generation):
+    reply = generation.GenerateBanner(
+        request(variants_per_size=2), timeout=120, metadata=EXPERIMENTAL
+    )
+    assert reply.seed == 7 and len(reply.banners) == 2 * len(SIZES)
+    for design, (width, height) in zip(
+        reply.banners, [s for s in SIZES for _ in (0, 1)], strict=True
+    ):
+        assert (design.size.width, design.size.height) == (width, height)
+        assert decoded(design.image).shape[:2] == (height, width)
+        assert len(boxes(design, "product")) == 2 and len(boxes(design, "headline")) == 1
+        for label in ("headline", "subline", "call_to_action", "product"):
+            for box in boxes(design, label):
+                assert 0 <= box[0] < box[2] <= width and 0 <= box[1] < box[3] <= height
+        for text in boxes(design, "headline") + boxes(design, "subline"):
+            assert not any(overlap(text, p) for p in boxes(design, "product"))
+        assert design.palette.colors
+    first, second = reply.banners[0], reply.banners[1]
+    assert sorted(boxes(first, "headline")) != sorted(boxes(second, "headline"))
+
+
+def test_chinese_copy_and_a_product_without_alpha(generation):
+    reply = generation.GenerateBanner(
+        request(
+            product_images=[image(on_white(bottle()))],
+            headline="夏季大促，全场五折起",
+            subline="仅限本周，先到先得。",
+            call_to_action="立即抢购",
+            sizes=[common_pb2.Size(width=1080, height=1080)],
+        ),
+        timeout=120,
+        metadata=EXPERIMENTAL,
+    )
+    design = reply.banners[0]
+    (product,) = boxes(design, "product")
+    # Cut out by SegmentObject: the placed box has the bottle's shape, not the photo's.
+    ratio = (product[2] - product[0]) / (product[3] - product[1])
+    assert abs(ratio - 140 / 340) < 0.08, ratio
+
+
+def test_layered_psd_opens_with_its_layers_and_equals_the_flat_design(generation, channel):
+    reply = generation.GenerateBanner(
+        request(
+            sizes=[common_pb2.Size(width=600, height=314)],
+            layered_psd=True,
+            output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG),
+        ),
+        timeout=120,
+        metadata=EXPERIMENTAL,
+    )
+    design = reply.banners[0]
+    assert design.psd_asset_id.startswith("sha256:")
+    document = PSDImage.open(io.BytesIO(AssetClient(channel).download(design.psd_asset_id)))
+    names = [layer.name for layer in document]
+    assert names[0] == "background" and {"product 1", "product 2", "headline", "button"} <= set(
+        names
+    )
+    composite = np.asarray(document.composite())[..., :3].astype(int)
+    assert np.abs(composite - decoded(design.image)[..., :3].astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"headline": "تخفيضات الصيف"}, "headline"),
+        (
+            {"sizes": [common_pb2.Size(width=300, height=250)] * 20, "variants_per_size": 8},
+            "variants_per_size",
+        ),
+        ({"product_images": [image(np.zeros((1, 1, 4), np.uint8))]}, "product_images[0]"),
+        ({"logo": common_pb2.Image(inline=b"not a picture")}, "logo"),
+        ({"sizes": [common_pb2.Size(width=1, height=4000)]}, "sizes[0]"),
+    ],
+)
+def test_bad_input_is_invalid_argument_naming_the_field(generation, fields, field):
+    with pytest.raises(grpc.RpcError) as bad:
+        generation.GenerateBanner(request(**fields), timeout=60, metadata=EXPERIMENTAL)
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in violations(bad.value), violations(bad.value)
+
+
+def test_nothing_to_show_is_refused_by_the_contract(generation):
+    empty = generation_pb2.GenerateBannerRequest(sizes=[common_pb2.Size(width=300, height=250)])
+    with pytest.raises(grpc.RpcError) as bad:
+        generation.GenerateBanner(empty, timeout=30, metadata=EXPERIMENTAL)
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "product_images" in violations(bad.value)

@@ -1,0 +1,103 @@
+"""services.generation.layout: families load from data files, every solved layout keeps its
+hard constraints (inside the canvas, nothing overlapping), copy is dropped by priority, and
+variants differ."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+
+from services.generation import layout, typography
+
+LAYOUTS = Path(__file__).resolve().parents[1] / "deploy" / "layouts"
+SIZES = [(1200, 628), (1080, 1080), (300, 250), (728, 90), (160, 600), (1080, 1920), (970, 250),
+         (336, 280), (468, 60), (300, 600), (1200, 1200), (1920, 1080)]  # fmt: skip
+COPY = {
+    "en": ("Summer Sale on every bottle", "Up to 50% off all bottles this week only", "Shop now"),
+    "zh": ("夏季大促，全场五折起", "仅限本周，先到先得。", "立即抢购"),
+}
+
+
+@pytest.fixture(scope="module")
+def fit():
+    try:
+        fonts = typography.installed_fonts()
+    except typography.FontsMissing as err:
+        pytest.skip(str(err))
+    return functools.partial(typography.fit, fonts=fonts)
+
+
+@pytest.fixture(scope="module")
+def families() -> list[layout.Family]:
+    return layout.load_families(LAYOUTS)
+
+
+def materials(language: str, products: tuple[float, ...] = (0.6, 0.9)) -> layout.Materials:
+    headline, subline, action = COPY[language]
+    return layout.Materials(products, 2.5, headline, subline, action)
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_every_size_keeps_the_hard_constraints(families, fit, language):
+    for width, height in SIZES:
+        for solved in layout.solve(families, width, height, materials(language), fit, variants=3):
+            assert layout.valid(solved), (width, height, solved.placements)
+            roles = [p.role for p in solved.placements]
+            assert roles.count("product") == 2 and roles.count("logo") == 1
+            for p in solved.placements:
+                if p.block is not None:  # copy fits its box: typography never overflows it
+                    box = p.text_box or p.box
+                    assert p.block.width <= box[2] - box[0] and p.block.height <= box[3] - box[1]
+            if min(width, height) >= 250:
+                assert not solved.dropped, (width, height, solved.dropped)
+
+
+def test_text_on_a_product_or_outside_the_canvas_is_invalid():
+    def laid(*placements: layout.Placement) -> layout.Layout:
+        return layout.Layout(300, 250, "test", (), list(placements), [])
+
+    product = layout.Placement("product", (10, 10, 150, 240))
+    assert layout.valid(laid(product, layout.Placement("headline", (160, 20, 290, 80))))
+    assert not layout.valid(laid(product, layout.Placement("headline", (140, 20, 290, 80))))
+    assert not layout.valid(laid(product, layout.Placement("headline", (160, 20, 301, 80))))
+
+
+def test_copy_that_cannot_fit_is_dropped_subline_first(families, fit):
+    long = layout.Materials(
+        (1.0,), None, "Everything must go", "A subline far too long " * 6, "Buy"
+    )
+    solved = layout.solve(families, 320, 50, long, fit)[0]
+    assert "subline" in solved.dropped
+    assert solved.dropped.index("subline") == 0
+
+
+def test_variants_differ_in_family_or_arrangement(families, fit):
+    found = layout.solve(families, 1200, 628, materials("en"), fit, variants=4)
+    keys = [(v.family, v.choice[1:]) for v in found]
+    assert len(found) == 4 and len(set(keys)) == 4
+    boxes = [tuple(sorted(p.box for p in v.placements)) for v in found]
+    assert len(set(boxes)) == 4
+
+
+def test_a_family_file_with_a_bad_key_names_it(tmp_path):
+    (tmp_path / "bad.yaml").write_text(
+        "name: bad\naspect: [1, 2]\naxis: diagonal\nzones: [{holds: product}]\n"
+    )
+    with pytest.raises(ValueError, match=r"bad\.yaml: axis: must be row or column"):
+        layout.load_family(tmp_path / "bad.yaml")
+    (tmp_path / "bad.yaml").write_text(
+        "name: bad\naspect: [1, 2]\naxis: row\nzones: [{holds: products}]\n"
+    )
+    with pytest.raises(ValueError, match=r"zones\[0\]\.holds"):
+        layout.load_family(tmp_path / "bad.yaml")
+
+
+def test_every_shipped_family_serves_its_own_aspect_range(families, fit):
+    for family in families:
+        for aspect in (family.aspect[0] * 1.05, family.aspect[1] * 0.95):
+            width, height = (1000, max(50, round(1000 / aspect)))
+            solved = layout.solve([family], width, height, materials("en"), fit)[0]
+            assert layout.valid(solved) and solved.family == family.name
+    assert len({f.name for f in families}) == len(families) >= 4
