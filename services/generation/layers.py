@@ -51,25 +51,38 @@ def solid(name: str, role: str, rgb: Sequence[int], width: int, height: int) -> 
     return Layer(name, role, rgba)
 
 
-def flatten(layers: Sequence[Layer], width: int, height: int) -> np.ndarray:
+def flatten(
+    layers: Sequence[Layer],
+    width: int,
+    height: int,
+    region: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
     """The layers composited bottom first onto a ``width`` x ``height`` canvas, ``uint8``
     RGB. The canvas starts white; an opaque first layer covers it.
+
+    Args:
+        region: (x0, y0, x1, y1): composite only this part of the canvas and return it.
 
     Raises:
         ValueError: no layers.
     """
     if not layers:
         raise ValueError("a design needs at least one layer")
-    canvas = np.full((height, width, 3), 255.0, np.float32)
+    rx0, ry0, rx1, ry1 = region or (0, 0, width, height)
+    rx0, ry0, rx1, ry1 = max(rx0, 0), max(ry0, 0), min(rx1, width), min(ry1, height)
+    canvas = np.full((max(ry1 - ry0, 0), max(rx1 - rx0, 0), 3), 255.0, np.float32)
     for layer in layers:
         x0, y0, x1, y1 = layer.box
-        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+        cx0, cy0, cx1, cy1 = max(x0, rx0), max(y0, ry0), min(x1, rx1), min(y1, ry1)
         if cx1 <= cx0 or cy1 <= cy0:
             continue
-        piece = layer.rgba[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0].astype(np.float32)
-        alpha = piece[..., 3:] / 255.0
-        region = canvas[cy0:cy1, cx0:cx1]
-        region += (piece[..., :3] - region) * alpha
+        piece = layer.rgba[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+        target = canvas[cy0 - ry0 : cy1 - ry0, cx0 - rx0 : cx1 - rx0]
+        if piece[..., 3].min() == 255:
+            target[:] = piece[..., :3]
+            continue
+        alpha = piece[..., 3:].astype(np.float32) / 255.0
+        target += (piece[..., :3].astype(np.float32) - target) * alpha
     return (canvas + 0.5).astype(np.uint8)
 
 

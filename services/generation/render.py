@@ -194,15 +194,14 @@ def copy_layers(layout: Layout, assets: Assets, below: list[Layer]) -> list[Laye
     """Underlay (when needed), copy and button layers over the ``below`` layers."""
     width, height = layout.width, layout.height
     scheme = assets.scheme
-    flat = layers.flatten(below, width, height)
     copy = [p for p in layout.placements if p.role in ("headline", "subline")]
     candidates = np.vstack([assets.palette.reshape(-1, 3), scheme.text[None]])
     chosen = []
     readable = True
     for placement in copy:
-        x0, y0, x1, y1 = placement.box
+        under = layers.flatten(below, width, height, placement.box)
         colour_, ratio = colour.text_colour(
-            flat[y0:y1, x0:x1], candidates, min_ratio(placement.role, placement.block)
+            under, candidates, min_ratio(placement.role, placement.block)
         )
         readable &= ratio >= min_ratio(placement.role, placement.block)
         chosen.append(colour_)
