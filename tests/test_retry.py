@@ -8,8 +8,10 @@ import threading
 
 import grpc
 import pytest
+from tritonclient.utils import InferenceServerException
 
 from common.errors import InvalidArgument, ServiceError, Unavailable
+from common.inference import Inference
 from common.retry import Backoff, TokenBucket, retry_async, retry_call, retryable, status_code
 
 
@@ -195,3 +197,28 @@ def test_bucket_is_thread_safe():
     for t in threads:
         t.join()
     assert sum(taken) == 1000  # exactly the burst, no token given twice
+
+
+def test_triton_client_retries_by_status_code_not_by_text(monkeypatch):
+    inference = Inference("127.0.0.1:9", retries=2)  # nothing listens: never reached here
+    unavailable = InferenceServerException("Socket closed", status="StatusCode.UNAVAILABLE")
+    call = Failing(unavailable, unavailable)
+    monkeypatch.setattr(inference, "_infer_once", lambda *args: call())
+    assert inference.infer("m", {}, []) == "ok" and call.calls == 3
+
+    call = Failing(unavailable, unavailable, unavailable)
+    with pytest.raises(Unavailable):
+        inference.infer("m", {}, [])
+    assert call.calls == 3  # 1 + retries
+
+    text_only = InferenceServerException("failed to connect", status="StatusCode.INTERNAL")
+    call = Failing(text_only)
+    with pytest.raises(ServiceError) as info:
+        inference.infer("m", {}, [])
+    assert info.value.code == grpc.StatusCode.INTERNAL and call.calls == 1
+    missing = InferenceServerException("unknown model", status="StatusCode.NOT_FOUND")
+    call = Failing(missing)
+    with pytest.raises(ServiceError) as info:
+        inference.infer("m", {}, [])
+    assert info.value.code == grpc.StatusCode.FAILED_PRECONDITION and call.calls == 1
+    inference.close()
