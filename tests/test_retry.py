@@ -1,4 +1,5 @@
-"""The shared back-off policy and token bucket (common.retry)."""
+"""The shared back-off policy and token bucket (common.retry), and the retry sites that are
+cheap to drive without processes: the Triton client and the gateway's proxy."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from tritonclient.utils import InferenceServerException
 from common.errors import InvalidArgument, ServiceError, Unavailable
 from common.inference import Inference
 from common.retry import Backoff, TokenBucket, retry_async, retry_call, retryable, status_code
+from gateway.proxy import Proxy
+from gateway.routing import Router
+from vipro.v1 import registry_pb2
 
 
 class Clock:
@@ -222,3 +226,74 @@ def test_triton_client_retries_by_status_code_not_by_text(monkeypatch):
         inference.infer("m", {}, [])
     assert info.value.code == grpc.StatusCode.FAILED_PRECONDITION and call.calls == 1
     inference.close()
+
+
+METHOD = "/vipro.v1.EditingService/ConvertImage"
+
+
+def echo_instance(iid: str, idempotent: bool) -> registry_pb2.Instance:
+    return registry_pb2.Instance(
+        instance_id=iid,
+        services=["vipro.v1.EditingService"],
+        address=iid,
+        healthy=True,
+        capabilities=[
+            registry_pb2.CapabilityDeclaration(
+                name="editing.ConvertImage", method=METHOD, version="1.0.0", idempotent=idempotent
+            )
+        ],
+    )
+
+
+def proxy_answering(codes: dict[str, grpc.StatusCode], attempts: int, idempotent: bool = True):
+    """A proxy over instances answering `codes` (address -> code), and the addresses it called."""
+    instances = [echo_instance(iid, idempotent) for iid in codes]
+    proxy = Proxy(Router(lambda: instances, lambda: 1), retry_attempts=attempts)
+    called: list[str] = []
+
+    class Channel:
+        def __init__(self, address: str) -> None:
+            self.address = address
+
+        def unary_unary(self, method: str):
+            async def call(request, metadata=None, timeout=None):
+                called.append(self.address)
+                code = codes[self.address]
+                if code != grpc.StatusCode.OK:
+                    empty = grpc.aio.Metadata()
+                    raise grpc.aio.AioRpcError(code, empty, empty, details=self.address)
+                return self.address.encode()
+
+            return call
+
+    proxy.channel = Channel
+    return proxy, called
+
+
+def test_proxy_retries_unavailable_on_instances_not_tried_yet():
+    down, up = grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.OK
+    proxy, called = proxy_answering({"a": down, "b": down, "c": up}, attempts=3)
+    assert asyncio.run(proxy.invoke(METHOD, b"", (), 5.0)) == b"c"
+    assert called[-1] == "c" and len(set(called)) == len(called)  # never the same one twice
+
+    proxy, called = proxy_answering({"a": down, "b": down, "c": down}, attempts=2)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        asyncio.run(proxy.invoke(METHOD, b"", (), 5.0))
+    assert info.value.code() == down and len(called) == 2  # retry_attempts counts instances
+
+    proxy, called = proxy_answering({"a": down, "b": down}, attempts=5)
+    with pytest.raises(grpc.aio.AioRpcError):  # no instance left: the last answer, not "none"
+        asyncio.run(proxy.invoke(METHOD, b"", (), 5.0))
+    assert sorted(called) == ["a", "b"]
+
+
+def test_proxy_does_not_retry_other_codes_or_non_idempotent_calls():
+    bad, down = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAVAILABLE
+    proxy, called = proxy_answering({"a": bad, "b": bad}, attempts=3)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        asyncio.run(proxy.invoke(METHOD, b"", (), 5.0))
+    assert info.value.code() == bad and len(called) == 1
+    proxy, called = proxy_answering({"a": down, "b": down}, attempts=3, idempotent=False)
+    with pytest.raises(grpc.aio.AioRpcError):
+        asyncio.run(proxy.invoke(METHOD, b"", (), 5.0))
+    assert len(called) == 1
