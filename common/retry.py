@@ -86,7 +86,9 @@ class Backoff:
             ceiling, retries = min(ceiling * self.multiplier, self.cap), retries + 1
 
 
-def _pause(error: Exception, delays: Iterator[float], retry_if: Callable[[Exception], bool]):
+def _pause(
+    error: Exception, delays: Iterator[float], retry_if: Callable[[Exception], bool]
+) -> float:
     """The next pause after `error`; re-raises `error` when it is not retried."""
     delay = next(delays, None) if retry_if(error) else None
     if delay is None:
