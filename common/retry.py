@@ -1,11 +1,11 @@
 """Retrying failed calls and limiting call rates: the one back-off policy and token bucket.
 
 `Backoff` is exponential back-off with full jitter: the pause before retry n (n = 0, 1, ...) is
-drawn uniformly from [0, min(cap, first * multiplier**n)]. Full jitter rather than decorrelated
-jitter because each pause's bound depends on n alone: the worst case of a retry loop is known in
-advance (simple to hold against a deadline, and to test), while clients that failed together
-still spread out as well as with decorrelated jitter (Brooker, "Exponential Backoff And Jitter",
-AWS Architecture Blog, 2015). A pause averages half its ceiling.
+drawn uniformly from [0, min(cap, first * multiplier**n)]. Full rather than decorrelated jitter
+because each pause's bound depends on n alone: the worst case of a retry loop is known in advance
+(simple to hold against a deadline, and to test), while clients that failed together still
+spread out about as well (Brooker, "Exponential Backoff And Jitter", AWS Architecture Blog,
+2015). A pause averages half its ceiling.
 
 Whether an error is worth retrying is decided by its gRPC status code (`retryable`), never by its
 text. Sync and asyncio callers share the policy through `retry_call` and `retry_async`; loops
