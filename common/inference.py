@@ -31,6 +31,7 @@ from tritonclient.utils import (
 )
 
 from common.errors import FailedPrecondition, ResourceExhausted, ServiceError, Unavailable
+from common.retry import Backoff, retry_call
 
 # Reconnect quickly once Triton is back (gRPC's default backoff grows to 120 s), and allow the
 # large messages images make.
@@ -41,7 +42,8 @@ _CHANNEL_ARGS = [
     ("grpc.max_receive_message_length", 256 << 20),
     ("grpc.max_send_message_length", 256 << 20),
 ]
-_UNREACHABLE = ("StatusCode.UNAVAILABLE", "failed to connect", "Socket closed")
+_CODES = {str(code): code for code in grpc.StatusCode}
+"""tritonclient reports an RPC's status as the text of its code: "StatusCode.UNAVAILABLE"."""
 
 
 class _ShmRegion:
@@ -80,15 +82,15 @@ class Inference:
 
     Args:
         url: Triton's gRPC host:port.
-        retries: extra attempts when Triton answers UNAVAILABLE (spaced 0.1, 0.2... s, always
-            within the call's deadline).
+        retries: extra attempts when Triton answers UNAVAILABLE, after jittered pauses of at
+            most 0.2, 0.4... s (`common.retry.Backoff`), always within the call's deadline.
         shm_threshold: tensors of at least this many bytes go through system shared memory
             (same host only); 0 disables shared memory.
     """
 
     def __init__(self, url: str, retries: int = 2, shm_threshold: int = 0):
         self.url = url
-        self.retries = retries
+        self._backoff = Backoff(first=0.2, cap=2.0, attempts=retries + 1)
         self.shm_threshold = shm_threshold
         self._client = triton_grpc.InferenceServerClient(url, channel_args=_CHANNEL_ARGS)
         self._local = threading.local()
@@ -171,17 +173,15 @@ class Inference:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         names = list(outputs)
-        for attempt in range(self.retries + 1):
+
+        def attempt() -> dict[str, np.ndarray]:
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
             try:
                 return self._infer_once(model, inputs, names, remaining, version, output_bytes)
             except InferenceServerException as exc:
-                error = self._translate(exc, model)
-                retry = isinstance(error, Unavailable) and attempt < self.retries
-                pause = 0.1 * (attempt + 1)
-                if not retry or (deadline is not None and time.monotonic() + pause > deadline):
-                    raise error from None
-                time.sleep(pause)
+                raise self._translate(exc, model) from None
+
+        return retry_call(attempt, self._backoff, deadline)
 
     def _infer_once(self, model, inputs, names, timeout, version, output_bytes):
         request_inputs = []
@@ -241,21 +241,21 @@ class Inference:
         return regions[kind]
 
     def _translate(self, exc: InferenceServerException, model: str) -> ServiceError:
-        status = str(exc.status() or "")
+        code = _status(exc)
         text = exc.message() or str(exc)
-        if any(mark in status or mark in text for mark in _UNREACHABLE):
+        if code == grpc.StatusCode.UNAVAILABLE:
             # Registered shared memory does not survive a Triton restart.
             for region in self._local.__dict__.get("regions", {}).values():
                 region.release(registered=False)
             return Unavailable(f"Triton at {self.url} is unavailable: {text}")
-        if "DEADLINE_EXCEEDED" in status or "Deadline Exceeded" in text:
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return ServiceError(
                 f"model {model} did not answer in time", code=grpc.StatusCode.DEADLINE_EXCEEDED
             )
-        if "unknown model" in text or "is not ready" in text or "NOT_FOUND" in status:
+        if code == grpc.StatusCode.NOT_FOUND:  # "Request for unknown model"
             self._ready = {k: v for k, v in self._ready.items() if k[0] != model}
             return _missing(model, "")
-        if "RESOURCE_EXHAUSTED" in status:
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
             return ResourceExhausted(f"model {model}: {text}", subject=f"model:{model}")
         return ServiceError(f"model {model} failed: {text}", code=grpc.StatusCode.INTERNAL)
 
@@ -264,6 +264,11 @@ class Inference:
         for region in self._local.__dict__.get("regions", {}).values():
             region.release()
         self._client.close()
+
+
+def _status(exc: InferenceServerException) -> grpc.StatusCode | None:
+    """The gRPC code of a tritonclient error; None for the client's own checks (no status)."""
+    return _CODES.get(exc.status() or "")
 
 
 def _missing(model: str, version: str) -> FailedPrecondition:

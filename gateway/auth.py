@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from common.errors import ResourceExhausted, Unauthenticated
+from common.retry import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -33,37 +33,6 @@ TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 def key_digest(key: str) -> str:
     """The "sha256:<hex>" form of a key."""
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-
-
-class TokenBucket:
-    """Allows `rate` calls per second on average and `burst` at once.
-
-    Args:
-        rate: tokens added per second; 0 means unlimited.
-        burst: bucket size (>= 1).
-        clock: monotonic clock.
-    """
-
-    def __init__(self, rate: float, burst: float, clock=time.monotonic):
-        self.rate = rate
-        self.burst = max(burst, 1.0)
-        self._tokens = self.burst
-        self._clock = clock
-        self._stamp = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        """Take one token: returns 0 on success, else seconds until one is available."""
-        if self.rate <= 0:
-            return 0.0
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return 0.0
-            return (1.0 - self._tokens) / self.rate
 
 
 @dataclass

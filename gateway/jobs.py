@@ -28,6 +28,7 @@ from common import logs
 from common.contracts import capability_name, find_method
 from common.errors import InvalidArgument, NotFound, ServiceError
 from common.internal import JOB_HEADER, STAGE_HEADER, VERSION_HEADER
+from common.retry import Backoff, retry_async, retryable
 from common.validation import validate
 from gateway.config import JobSettings
 from gateway.metrics import JOBS, JOBS_FINISHED
@@ -45,7 +46,9 @@ that crashes the gateway must not crash it forever)."""
 
 FINAL = (jobs_pb2.JOB_STATE_SUCCEEDED, jobs_pb2.JOB_STATE_FAILED, jobs_pb2.JOB_STATE_CANCELLED)
 UNFINISHED = tuple(s for s in jobs_pb2.JobState.values() if s not in FINAL)
-_UNAVAILABLE_RETRIES = 3
+_UNAVAILABLE_RETRY = Backoff(first=2.0, cap=8.0, attempts=4)
+"""When no instance can take an idempotent job, it waits for one to (re)appear: 3 retries after
+pauses of at most 2, 4 and 8 s (1, 2 and 4 s on average), within the job's timeout."""
 
 
 def _stamp(seconds: float) -> Timestamp:
@@ -422,28 +425,25 @@ class JobRunner:
         pins = [(VERSION_HEADER, row.version), (STAGE_HEADER, row.stage)]
         metadata = self.proxy.mesh_metadata((JOB_HEADER, job_id), *[p for p in pins if p[1]])
         deadline = time.monotonic() + row.timeout
-        for attempt in range(_UNAVAILABLE_RETRIES + 1):
-            try:
-                reply = await self.proxy.invoke(
+        try:
+            reply = await retry_async(
+                lambda: self.proxy.invoke(
                     method, row.request, metadata, max(deadline - time.monotonic(), 0.001)
-                )
-            except (grpc.aio.AioRpcError, ServiceError) as err:
-                code = err.code() if isinstance(err, grpc.aio.AioRpcError) else err.code
-                retry = row.idempotent and attempt < _UNAVAILABLE_RETRIES
-                if code == grpc.StatusCode.UNAVAILABLE and retry:
-                    # No instance could take it now: wait for one to (re)appear.
-                    await asyncio.sleep(2.0**attempt)
-                    continue
-                error = (
-                    error_from_rpc(err)
-                    if isinstance(err, grpc.aio.AioRpcError)
-                    else error_from_service(err)
-                )
-                await self._finish(job_id, method, jobs_pb2.JOB_STATE_FAILED, error=error)
-                return
-            result = any_pb2.Any(type_url=self._output_type_url(method), value=reply)
-            await self._finish(job_id, method, jobs_pb2.JOB_STATE_SUCCEEDED, result=result)
+                ),
+                _UNAVAILABLE_RETRY,
+                deadline,
+                retry_if=lambda err: row.idempotent and retryable(err),
+            )
+        except (grpc.aio.AioRpcError, ServiceError) as err:
+            error = (
+                error_from_rpc(err)
+                if isinstance(err, grpc.aio.AioRpcError)
+                else error_from_service(err)
+            )
+            await self._finish(job_id, method, jobs_pb2.JOB_STATE_FAILED, error=error)
             return
+        result = any_pb2.Any(type_url=self._output_type_url(method), value=reply)
+        await self._finish(job_id, method, jobs_pb2.JOB_STATE_SUCCEEDED, result=result)
 
     def _output_type_url(self, method: str) -> str:
         md = find_method(method)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 
@@ -29,6 +29,7 @@ from common.internal import (
     VERSION_HEADER,
 )
 from common.metrics import CAPABILITY_CALLS, split_method
+from common.retry import Backoff, retryable
 from gateway.metrics import RETRIES, UPSTREAM_CALLS, UPSTREAM_IN_FLIGHT, UPSTREAM_SECONDS
 from gateway.routing import Route, Router
 
@@ -57,7 +58,8 @@ class Proxy(grpc.GenericRpcHandler):
     Args:
         router: picks instances.
         default_deadline: seconds allowed when the caller sets no deadline.
-        retry_attempts: most instances tried for one idempotent call.
+        retry_attempts: most instances tried for one idempotent call (one after the other, with
+            no pause: each retry goes to an instance not tried yet).
         internal_token: the mesh's token, sent with every forwarded call so instances can tell
             the gateway's calls (and the tenant it vouches for) from anyone else's.
     """
@@ -72,7 +74,7 @@ class Proxy(grpc.GenericRpcHandler):
         self.router = router
         self.internal_token = internal_token
         self.default_deadline = default_deadline
-        self.retry_attempts = max(1, retry_attempts)
+        self.retry = Backoff(first=0.0, attempts=max(1, retry_attempts))
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     # Handler lookup ----------------------------------------------------------------------
@@ -168,6 +170,15 @@ class Proxy(grpc.GenericRpcHandler):
         md = find_method(method)
         return md is not None and is_idempotent(md)
 
+    def retry_delay(
+        self, err: grpc.aio.AioRpcError, method: str, route: Route, delays: Iterator[float]
+    ) -> float | None:
+        """The pause before trying another instance after `err`, or None when `err` is the answer:
+        not retryable, a call that may not be repeated, or no attempt or time left."""
+        if not (retryable(err) and self.idempotent(method, route)):
+            return None
+        return next(delays, None)
+
     async def invoke(self, method: str, request: bytes, metadata: tuple, timeout: float) -> bytes:
         """Forward one unary call; an idempotent call answered UNAVAILABLE is retried on another
         instance while time and attempts remain.
@@ -180,6 +191,7 @@ class Proxy(grpc.GenericRpcHandler):
             ServiceError: no instance could be chosen at all.
         """
         deadline = time.monotonic() + timeout
+        delays = self.retry.delays(deadline)
         tried: frozenset[str] = frozenset()
         last_error: grpc.aio.AioRpcError | None = None
         while True:
@@ -200,12 +212,8 @@ class Proxy(grpc.GenericRpcHandler):
                 code = err.code()
                 tried = tried | {route.instance_id}
                 last_error = err
-                if (
-                    code != grpc.StatusCode.UNAVAILABLE
-                    or not self.idempotent(method, route)
-                    or len(tried) >= self.retry_attempts
-                    or time.monotonic() >= deadline
-                ):
+                delay = self.retry_delay(err, method, route, delays)
+                if delay is None:
                     raise
                 RETRIES.labels(route.capability).inc()
                 log.info("retrying on another instance", extra={"instance": route.instance_id})
@@ -214,6 +222,7 @@ class Proxy(grpc.GenericRpcHandler):
                 raise
             finally:
                 self._exit(route, method, code, t0)
+            await asyncio.sleep(delay)
 
     def _unary_unary(self, method: str):
         async def handle(request: bytes, context):
@@ -230,6 +239,7 @@ class Proxy(grpc.GenericRpcHandler):
         async def handle(request: bytes, context) -> AsyncIterator[bytes]:
             metadata = self.outgoing_metadata(context)
             deadline = time.monotonic() + self.timeout(context)
+            delays = self.retry.delays(deadline)
             tried: frozenset[str] = frozenset()
             last_error: grpc.aio.AioRpcError | None = None
             while True:
@@ -253,17 +263,13 @@ class Proxy(grpc.GenericRpcHandler):
                     code = err.code()
                     tried = tried | {route.instance_id}
                     last_error = err
-                    if (
-                        code != grpc.StatusCode.UNAVAILABLE
-                        or sent
-                        or not self.idempotent(method, route)
-                        or len(tried) >= self.retry_attempts
-                        or time.monotonic() >= deadline
-                    ):
+                    delay = None if sent else self.retry_delay(err, method, route, delays)
+                    if delay is None:
                         await _relay_error(context, err)
                     RETRIES.labels(route.capability).inc()
                 finally:
                     self._exit(route, method, code, t0)
+                await asyncio.sleep(delay)
 
         return handle
 

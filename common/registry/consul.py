@@ -41,7 +41,7 @@ Watching
 increments whenever the snapshot changes. Following Consul's blocking-query guidance, an index
 that goes backwards resets to 0, an index below 1 is treated as 1, and each loop is rate-limited
 by a token bucket (burst 2). When the agent is unreachable the last snapshot is kept and the
-watch retries with exponential back-off, logging each failure.
+watch retries with jittered exponential back-off (`common.retry.Backoff`), logging each failure.
 """
 
 from __future__ import annotations
@@ -50,13 +50,13 @@ import base64
 import logging
 import re
 import threading
-import time
 import zlib
 from collections.abc import Iterable
 
 import consul
 
 from common.errors import NotFound
+from common.retry import Backoff, TokenBucket
 from vipro.v1 import registry_pb2
 
 log = logging.getLogger(__name__)
@@ -155,39 +155,6 @@ def _duration(seconds: float) -> str:
     return f"{round(seconds * 1000)}ms"
 
 
-class _TokenBucket:
-    """Rate limit of a blocking-query loop: bursts of `burst`, then `rate` per second."""
-
-    def __init__(self, rate: float, burst: int = 2):
-        self.rate = rate
-        self.burst = float(burst)
-        self._tokens = float(burst)
-        self._stamp = time.monotonic()
-
-    def wait(self, stop: threading.Event) -> None:
-        if self.rate <= 0:
-            return
-        now = time.monotonic()
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-        if self._tokens < 1.0:
-            stop.wait((1.0 - self._tokens) / self.rate)
-            self._tokens = 1.0
-            self._stamp = time.monotonic()
-        self._tokens -= 1.0
-
-
-class _Backoff:
-    def __init__(self, first: float, maximum: float):
-        self.first = first
-        self.maximum = maximum
-        self.failures = 0
-
-    def next(self) -> float:
-        self.failures += 1
-        return min(self.maximum, self.first * 2 ** (self.failures - 1))
-
-
 class ConsulRegistry:
     """`common.registry.Registry` over a Consul agent (see the module docstring).
 
@@ -203,7 +170,8 @@ class ConsulRegistry:
         watch_rate: blocking queries per second each watch loop may make once its burst of 2 is
             spent (Consul's advice against busy loops when results churn).
         retry_first_seconds, retry_max_seconds: back-off of a watch while the agent is
-            unreachable.
+            unreachable: ceilings of the first and of the longest pause (each pause is drawn
+            below its ceiling, see `common.retry.Backoff`).
     """
 
     def __init__(
@@ -231,7 +199,7 @@ class ConsulRegistry:
         self._deregister_after = deregister_after_seconds
         self._wait = f"{max(1, round(wait_seconds))}s"
         self._watch_rate = watch_rate
-        self._retry = (retry_first_seconds, retry_max_seconds)
+        self._retry = Backoff(first=retry_first_seconds, cap=retry_max_seconds, attempts=None)
         self._client = self._new_client()
         self._client_lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -387,8 +355,9 @@ class ConsulRegistry:
 
     def _blocking_loop(self, what: str, query, handle, stop: threading.Event) -> None:
         """Repeat `query(index)` -> (index, data) and `handle(data)` until `stop`/close."""
-        bucket = _TokenBucket(self._watch_rate)
-        backoff = _Backoff(*self._retry)
+        bucket = TokenBucket(self._watch_rate, burst=2)
+        delays = self._retry.delays()
+        failing = False
         index = 0
         while not (stop.is_set() or self._closed.is_set()):
             bucket.wait(self._closed)
@@ -397,7 +366,8 @@ class ConsulRegistry:
             except Exception as exc:
                 if stop.is_set() or self._closed.is_set():
                     return
-                delay = backoff.next()
+                delay = next(delays)
+                failing = True
                 log.warning(
                     "consul watch of %s failed (%s); keeping the last snapshot, retrying in %.1fs",
                     what,
@@ -406,9 +376,9 @@ class ConsulRegistry:
                 )
                 self._closed.wait(delay)
                 continue
-            if backoff.failures:
+            if failing:
                 log.info("consul watch of %s recovered", what)
-                backoff.failures = 0
+                delays, failing = self._retry.delays(), False
             if stop.is_set() or self._closed.is_set():
                 return
             handle(data)
