@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 import sysconfig
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,16 +171,30 @@ def model_processes(shm_prefix: str) -> dict[str, int]:
     return out
 
 
-def clean_up(shm_prefix: str) -> tuple[list[int], list[Path]]:
+def clean_up(shm_prefix: str, timeout: float = 5.0) -> tuple[list[int], list[Path]]:
     """Kill the model processes and remove the segments `leftovers` finds (call it only when
-    that Triton is not running); returns what was removed."""
+    that Triton is not running), waiting up to `timeout` seconds for the processes to be gone
+    (a killed process takes a moment to exit); returns what was removed."""
     pids, segments = leftovers(shm_prefix)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     for segment in segments:
         segment.unlink(missing_ok=True)
+    deadline = time.monotonic() + timeout
+    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
     return pids, segments
+
+
+def _running(pid: int) -> bool:
+    """Whether a process exists and has not exited (a zombie has: only its parent's bookkeeping
+    is left)."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def client_regions(pid: int) -> list[Path]:
