@@ -34,7 +34,7 @@ from gateway.metrics import ASSET_BYTES
 from gateway.paging import next_token, page_offset
 from gateway.stores import assets as schema
 from gateway.stores.assets import AssetRow
-from gateway.stores.database import Database
+from gateway.stores.database import Database, newest_first
 from vipro.v1 import assets_pb2, assets_pb2_grpc
 
 _HEX = frozenset("0123456789abcdef")
@@ -204,13 +204,7 @@ class AssetStore:
     def list(self, tenant: str, limit: int, offset: int) -> list[assets_pb2.AssetInfo]:
         """A page of the tenant's assets, newest first."""
         table = schema.assets
-        page = (
-            select(table)
-            .where(table.c.tenant == tenant)
-            .order_by(table.c.created.desc(), table.c.asset_id)
-            .limit(limit)
-            .offset(offset)
-        )
+        page = newest_first(table, tenant, table.c.asset_id, limit, offset)
         return [_info(r) for r in self._db.all(page, AssetRow)]
 
     def delete(self, tenant: str, asset_id: str) -> bool:

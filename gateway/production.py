@@ -48,7 +48,7 @@ from gateway.paging import next_token, page_offset
 from gateway.proxy import Proxy
 from gateway.stores import cases as schema
 from gateway.stores.cases import CaseRow
-from gateway.stores.database import Database
+from gateway.stores.database import Database, newest_first
 from vipro.v1 import assets_pb2, production_pb2, production_pb2_grpc
 
 _REF = re.compile(r"\$\{([^}]+)\}")
@@ -224,13 +224,7 @@ class CaseStore:
     def page(self, tenant: str, limit: int, offset: int) -> list[production_pb2.Case]:
         """A page of the tenant's cases, newest first."""
         table = schema.cases
-        page = (
-            select(table)
-            .where(table.c.tenant == tenant)
-            .order_by(table.c.created.desc(), table.c.id)
-            .limit(limit)
-            .offset(offset)
-        )
+        page = newest_first(table, tenant, table.c.id, limit, offset)
         return [row.case() for row in self.db.all(page, CaseRow)]
 
 

@@ -10,7 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import URL, Executable, MetaData, Table, create_engine, event
+from sqlalchemy import (
+    URL,
+    Column,
+    Executable,
+    MetaData,
+    Select,
+    Table,
+    create_engine,
+    event,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 T = TypeVar("T")
@@ -83,6 +93,18 @@ class Database:
         key = [c.name for c in table.primary_key]
         replace = {name: statement.excluded[name] for name in values if name not in key}
         self.execute(statement.on_conflict_do_update(index_elements=key, set_=replace))
+
+
+def newest_first(table: Table, tenant: str, tiebreak: Column, limit: int, offset: int) -> Select:
+    """A page of one tenant's rows, newest first (``created``, then ``tiebreak`` so pages are
+    stable)."""
+    return (
+        select(table)
+        .where(table.c.tenant == tenant)
+        .order_by(table.c.created.desc(), tiebreak)
+        .limit(limit)
+        .offset(offset)
+    )
 
 
 def _wal(dbapi_connection, _record) -> None:
