@@ -6,8 +6,9 @@ picture laid into four banner sizes), runs a resize as a job and follows its pro
 enhance production (super-resolution on Triton), cuts the product out
 (segmentation.SegmentObject: RGBA, on white, cropped), reads its label (segmentation.DetectText,
 with a glyph-stroke mask), erases the label with the edit production (and checks it is no longer
-read), and asks for productions whose capabilities are not served yet (they
-must answer FAILED_PRECONDITION naming what is missing).
+read), makes banners in six sizes with English and Chinese copy (generation.GenerateBanner,
+experimental: layered PSDs and a contact sheet), and asks for productions whose capabilities
+are not served yet (they must answer FAILED_PRECONDITION naming what is missing).
 
 Everything goes to demo-output/ (emptied first), each file named with the extension of its
 content. Then every output is checked: it exists, decodes, and has the expected size. A failed
@@ -33,12 +34,14 @@ from google.protobuf import any_pb2
 
 from common.client import AssetClient, connect
 from common.mesh import Mesh
-from common.outputs import OutputFolder
+from common.outputs import OutputFolder, contact_sheet
 from vipro.v1 import (
     common_pb2,
     editing_pb2,
     gateway_pb2,
     gateway_pb2_grpc,
+    generation_pb2,
+    generation_pb2_grpc,
     jobs_pb2,
     jobs_pb2_grpc,
     production_pb2,
@@ -50,6 +53,12 @@ from vipro.v1 import (
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO.parent / "shared" / "data" / "product_mask_smoke"
 BANNER_SIZES = [(1200, 628), (1080, 1080), (300, 250), (728, 90)]
+DESIGN_SIZES = [(1200, 628), (1080, 1080), (300, 250), (728, 90), (160, 600), (1080, 1920)]
+BANNER_COPY = {
+    "en": ("Summer Sale on every bottle", "Up to 50% off this week only", "Shop now"),
+    "zh": ("夏季大促，全场五折起", "仅限本周，先到先得。", "立即抢购"),
+}
+EXPERIMENTAL = (("vipro-stage", "experimental"),)
 PRODUCT_SIZE = 1024
 
 
@@ -75,8 +84,19 @@ def synthetic_product(width: int = PRODUCT_SIZE, height: int = PRODUCT_SIZE) -> 
 
 
 def png(pixels: np.ndarray) -> bytes:
-    """RGB pixels as PNG bytes."""
-    return cv2.imencode(".png", pixels[:, :, ::-1])[1].tobytes()
+    """RGB or RGBA pixels as PNG bytes."""
+    order = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    return cv2.imencode(".png", cv2.cvtColor(pixels, order))[1].tobytes()
+
+
+def demo_logo() -> np.ndarray:
+    """A brand logo with alpha: an orange disc and a word mark on a transparent ground."""
+    logo = np.zeros((120, 330, 4), np.uint8)
+    cv2.circle(logo, (60, 60), 52, (235, 95, 35, 255), -1, cv2.LINE_AA)
+    cv2.putText(
+        logo, "ACME", (128, 84), cv2.FONT_HERSHEY_DUPLEX, 2.0, (35, 35, 35, 255), 4, cv2.LINE_AA
+    )
+    return logo
 
 
 @dataclass
@@ -272,6 +292,44 @@ class Demo:
         self.summary["edit"] = {"case_id": reply.case.case_id, "milliseconds": round(ms, 1)}
         return f"label erased in {ms:.0f} ms (text read afterwards: {left or 'none'})"
 
+    def banners(self) -> str:
+        """GenerateBanner (experimental) in six sizes, English and Chinese copy, the products
+        cut out by SegmentObject, a layered PSD per English banner, and a contact sheet."""
+        stub = generation_pb2_grpc.GenerationServiceStub(self.channel)
+        logo = common_pb2.Image(inline=png(demo_logo()))
+        pictures, psds, t0 = [], 0, time.perf_counter()
+        for language, (headline, subline, action) in BANNER_COPY.items():
+            request = generation_pb2.GenerateBannerRequest(
+                product_images=[m.image for m in self.materials[:2]],
+                logo=logo,
+                headline=headline,
+                subline=subline,
+                call_to_action=action,
+                sizes=[common_pb2.Size(width=w, height=h) for w, h in DESIGN_SIZES],
+                layered_psd=language == "en",
+                seed=11,
+                output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG),
+            )
+            reply = stub.GenerateBanner(request, timeout=300, metadata=EXPERIMENTAL)
+            for design in reply.banners:
+                size = (design.size.width, design.size.height)
+                stem = f"{language}-{size[0]}x{size[1]}"
+                path = self.save(stem, design.image, size, 3, folder="banners")
+                pictures.append(cv2.imread(str(path))[..., ::-1])
+                if design.psd_asset_id:
+                    target = OutputFolder(self.out / "banners")
+                    target.write_with(
+                        stem, lambda p, a=design.psd_asset_id: self.assets.download_to(a, p)
+                    )
+                    psds += 1
+        ms = (time.perf_counter() - t0) * 1000
+        sheet = OutputFolder(self.out / "banners").write_bytes(
+            "contact-sheet", png(contact_sheet(pictures))
+        )
+        self.expected.append(Expected(sheet))
+        self.summary["banners"] = {"designs": len(pictures), "psd": psds, "milliseconds": round(ms)}
+        return f"{len(pictures)} banners and {psds} layered PSDs in {ms:.0f} ms"
+
     def not_yet_served(self) -> str:
         """Productions whose capabilities are not built yet must say what is missing."""
         answers = {}
@@ -328,6 +386,7 @@ def main(home: Path | None = None, out: Path = REPO / "demo-output") -> int:
         ("product cut-out", demo.cutout),
         ("text on the product", demo.text),
         ("edit production", demo.edit),
+        ("banners", demo.banners),
         ("productions not served yet", demo.not_yet_served),
     ):
         run_step(name, step, failures)

@@ -12,6 +12,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 UNKNOWN = ("application/octet-stream", ".bin")
 
 _SIGNATURES: tuple[tuple[int, bytes, str, str], ...] = (
@@ -115,3 +118,39 @@ class OutputFolder:
             partial.unlink(missing_ok=True)
         self.written.append(path)
         return path
+
+
+def contact_sheet(
+    pictures: list[np.ndarray], row_height: int = 240, width: int = 1800, gap: int = 12
+) -> np.ndarray:
+    """``uint8`` RGB pictures laid out in rows on a dark sheet, for people to look at: each
+    scaled to ``row_height`` (a picture less tall keeps its size), rows filled left to right
+    up to ``width`` pixels.
+
+    Raises:
+        ValueError: no pictures.
+    """
+    if not pictures:
+        raise ValueError("a contact sheet needs at least one picture")
+    rows: list[list[np.ndarray]] = [[]]
+    used = 0
+    for picture in pictures:
+        h, w = picture.shape[:2]
+        scale = min(1.0, row_height / h, (width - 2 * gap) / w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        thumb = cv2.resize(picture[..., :3], size, interpolation=cv2.INTER_AREA)
+        if rows[-1] and used + size[0] + gap > width - gap:
+            rows.append([])
+            used = 0
+        rows[-1].append(thumb)
+        used += size[0] + gap
+    height = gap + sum(max(t.shape[0] for t in row) + gap for row in rows)
+    sheet = np.full((height, width, 3), 32, np.uint8)
+    y = gap
+    for row in rows:
+        x = gap
+        for thumb in row:
+            sheet[y : y + thumb.shape[0], x : x + thumb.shape[1]] = thumb
+            x += thumb.shape[1] + gap
+        y += max(t.shape[0] for t in row) + gap
+    return sheet

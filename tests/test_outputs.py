@@ -79,3 +79,18 @@ def test_a_failed_download_leaves_nothing(tmp_path):
     with pytest.raises(ConnectionError):
         OutputFolder(tmp_path).write_with("x", fail)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_contact_sheet_keeps_every_picture_in_rows_of_the_given_height():
+    import numpy as np
+
+    from common.outputs import contact_sheet
+
+    pictures = [np.full((628, 1200, 3), 200, np.uint8), np.full((90, 728, 3), 100, np.uint8)]
+    pictures += [np.full((1920, 1080, 3), 50, np.uint8)] * 3
+    sheet = contact_sheet(pictures, row_height=240, width=1300)
+    assert sheet.shape[1] == 1300 and sheet.dtype == np.uint8
+    # 1200x628 -> 459x240 and 728x90 stays 90 tall: both fit the first row; the three
+    # 135x240 portraits fill the second.
+    assert sheet.shape[0] == 12 + 240 + 12 + 240 + 12
+    assert (sheet == 200).all(axis=2).sum() == 459 * 240
