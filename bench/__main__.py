@@ -3,6 +3,7 @@
 import sys
 
 from bench import (
+    banners,
     erase,
     fuzz,
     gateway_overhead,
@@ -20,6 +21,7 @@ BENCHMARKS = {
     "erase": erase.main,
     "memory": memory.main,
     "fuzz": fuzz.main,
+    "banners": banners.main,
 }
 
 if __name__ == "__main__":

@@ -271,6 +271,14 @@ def _worst_ratios(under: np.ndarray, colours: np.ndarray) -> np.ndarray:
     return _ratio(own, np.clip(own, low, high))
 
 
+def achieved_ratio(under: np.ndarray, colour: np.ndarray | Sequence) -> float:
+    """The contrast ``colour`` reaches over ``under`` (``uint8`` (..., 3)), judged as
+    :func:`text_colour` judges it: against the robust range of the pixels' luminance."""
+    if not np.asarray(under).size:
+        raise ValueError("no pixel under the text")
+    return float(_worst_ratios(under, np.asarray(colour, np.uint8).reshape(1, 3))[0])
+
+
 def text_colour(
     under: np.ndarray, candidates: np.ndarray | Sequence = (), min_ratio: float = AA_TEXT
 ) -> tuple[np.ndarray, float]:
