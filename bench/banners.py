@@ -93,21 +93,9 @@ def logo() -> np.ndarray:
 
 
 def elements(solved: layout.Layout, stack: list[layers.Layer]) -> list[layout_metrics.Element]:
-    """The design's elements as the metrics label them (the button's plate is an underlay,
-    its label text)."""
-    found = []
-    for p in solved.placements:
-        if p.role == "call_to_action":
-            found += [
-                layout_metrics.Element("button", p.box),
-                layout_metrics.Element("call_to_action", p.text_box),
-            ]
-        else:
-            found.append(layout_metrics.Element(p.role, p.box))
-    found += [
-        layout_metrics.Element("underlay", layer.box) for layer in stack if layer.role == "underlay"
-    ]
-    return found
+    """The design's elements as the metrics label them: the layout's, and the underlay."""
+    underlays = [layout_metrics.Element("underlay", x.box) for x in stack if x.role == "underlay"]
+    return layout.elements(solved) + underlays
 
 
 def product_saliency(stack: list[layers.Layer], width: int, height: int) -> np.ndarray:

@@ -24,6 +24,8 @@ from typing import Any, Protocol
 import numpy as np
 import yaml
 
+from services.generation import layout_metrics
+
 Box = tuple[int, int, int, int]
 TEXT_ROLES = ("headline", "subline", "call_to_action")
 DROP_ORDER = ("subline", "call_to_action", "headline")
@@ -464,9 +466,30 @@ def score(layout: Layout, materials: Materials, scene: Scene) -> tuple[float, di
         "busy_under_text": busy,
         "dropped": dropped,
         "imbalance": balance,
+        "misalignment": layout_metrics.alignment(elements(layout), (layout.height, layout.width)),
     }
-    value = 1.0 * terms["products"] + 1.2 * headline - 0.8 * busy - dropped - 0.3 * balance
+    value = (
+        1.0 * terms["products"]
+        + 1.2 * headline
+        - 0.8 * busy
+        - dropped
+        - 0.3 * balance
+        - 2.0 * terms["misalignment"]
+    )
     return value, terms
+
+
+def elements(layout: Layout) -> list[layout_metrics.Element]:
+    """The layout as the published metrics see it: copy, logo, products, and the button as an
+    underlay (its plate) holding its label."""
+    found = []
+    for p in layout.placements:
+        if p.role == "call_to_action":
+            found.append(layout_metrics.Element("button", p.box))
+            found.append(layout_metrics.Element("call_to_action", p.text_box or p.box))
+        else:
+            found.append(layout_metrics.Element(p.role, p.box))
+    return found
 
 
 def valid(layout: Layout) -> bool:
