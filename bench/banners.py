@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from bench import report
+from bench.banner_scenes import COPY, bottles, logo
 from services.generation import colour, layers, layout, layout_metrics, render, typography
 from services.generation.materials import LAYOUTS, brand_colours, tight
 from vipro.v1 import common_pb2
@@ -33,16 +34,6 @@ SIZES = [
     (1200, 1200), (1080, 1350), (1920, 1080), (1280, 720), (600, 315),
 ]  # fmt: skip
 """The 20 most common display and social ad sizes (IAB units and social feed/story formats)."""
-COPY = {
-    "en-short": ("Summer Sale", "Up to 50% off", "Shop now"),
-    "en-long": (
-        "Our biggest summer sale on every bottle",
-        "Up to 50% off all bottles and flasks, this week only, while stocks last",
-        "Shop the sale",
-    ),
-    "zh-short": ("夏季大促", "全场五折起", "立即抢购"),
-    "zh-long": ("夏季大促，全场水瓶五折起", "仅限本周，库存有限，先到先得。", "立即抢购"),
-}
 VARIANTS = 3
 PAD_RESIZE = {"dropped": 3.0, "distortion": 0.0, "overflow": 0.0}
 """Today's `general` production per design: the product picture padded into the size, no copy
@@ -50,29 +41,9 @@ and no logo, so none of the layout metrics applies (they score copy, logos and u
 what it shows is all three pieces of copy missing."""
 
 
-def bottle(width: int, height: int, rgb: tuple[int, int, int]) -> np.ndarray:
-    """A synthetic RGBA product: a shaded bottle with a label."""
-    alpha = np.zeros((height, width), np.uint8)
-    cx = width // 2
-    body = int(width * 0.45)
-    cv2.rectangle(alpha, (cx - body, int(height * 0.35)), (cx + body, height - 1), 255, -1)
-    cv2.ellipse(alpha, (cx, int(height * 0.35)), (body, int(height * 0.1)), 0, 180, 360, 255, -1)
-    cv2.rectangle(alpha, (cx - body // 3, 0), (cx + body // 3, int(height * 0.3)), 255, -1)
-    shade = np.clip(1 - np.abs(np.arange(width) - cx) / (1.4 * body), 0.35, 1)[None, :, None]
-    pixels = (np.array(rgb, np.float32) * shade).repeat(height, 0).astype(np.uint8)
-    cv2.rectangle(
-        pixels,
-        (cx - body, int(height * 0.55)),
-        (cx + body, int(height * 0.72)),
-        (245, 240, 225),
-        -1,
-    )
-    return np.dstack([pixels, alpha])
-
-
 def products() -> dict[str, list[np.ndarray]]:
     """Product sets: two synthetic bottles, and each smoke product with its true mask."""
-    sets = {"bottles": [bottle(300, 700, (40, 110, 200)), bottle(300, 520, (200, 60, 80))]}
+    sets = {"bottles": bottles()}
     for path in sorted(DATA.glob("*.png"))[:6]:
         if path.stem.endswith("_mask"):
             continue
@@ -81,15 +52,6 @@ def products() -> dict[str, list[np.ndarray]]:
         if mask is not None and rgb is not None and mask.shape == rgb.shape[:2]:
             sets[f"smoke-{path.stem[:8]}"] = [tight(np.dstack([rgb, mask]))]
     return sets
-
-
-def logo() -> np.ndarray:
-    rgba = np.zeros((120, 330, 4), np.uint8)
-    cv2.circle(rgba, (60, 60), 52, (235, 95, 35, 255), -1, cv2.LINE_AA)
-    cv2.putText(
-        rgba, "ACME", (128, 84), cv2.FONT_HERSHEY_DUPLEX, 2.0, (35, 35, 35, 255), 4, cv2.LINE_AA
-    )
-    return rgba
 
 
 def elements(solved: layout.Layout, stack: list[layers.Layer]) -> list[layout_metrics.Element]:
@@ -210,12 +172,13 @@ def main() -> Path:
     fit = functools.partial(typography.fit, fonts=fonts)
     families = layout.load_families(LAYOUTS)
     brand_logo = logo()
+    copies = {k: COPY[k] for k in ("en-short", "en-long", "zh-short", "zh-long")}
     ours: list[dict] = []
     template: list[dict] = []
     baseline: list[dict] = []
     diversities, seconds, designs = [], 0.0, 0
     for (name, pictures), (language, (headline, subline, action)) in itertools.product(
-        products().items(), COPY.items()
+        products().items(), copies.items()
     ):
         materials = layout.Materials(
             tuple(p.shape[1] / p.shape[0] for p in pictures),
@@ -253,7 +216,7 @@ def main() -> Path:
     for name, published in layout_metrics.PUBLISHED.items():
         rows.append([name, *(published.get(k, np.nan) for k in METRICS), *([np.nan] * 7)])
     notes = (
-        f"{designs} designs: {len(SIZES)} sizes x {len(COPY)} copies x product sets x "
+        f"{designs} designs: {len(SIZES)} sizes x {len(copies)} copies x product sets x "
         f"{VARIANTS} variants; "
         "metrics are means over designs (PosterLayout definitions, services/generation/"
         "layout_metrics.py; saliency = the products' alpha; unreadability on everything drawn "

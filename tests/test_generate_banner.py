@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import io
 
-import cv2
 import grpc
 import numpy as np
 import pytest
 from psd_tools import PSDImage
 
+from bench.banner_scenes import bottle
 from common.client import AssetClient
 from tests.helpers import decoded, png, violations
 from vipro.v1 import common_pb2, generation_pb2, generation_pb2_grpc
@@ -23,19 +23,6 @@ SIZES = [(1200, 628), (300, 250), (728, 90), (1080, 1920)]
 @pytest.fixture(scope="module")
 def generation(channel) -> generation_pb2_grpc.GenerationServiceStub:
     return generation_pb2_grpc.GenerationServiceStub(channel)
-
-
-def bottle(width: int = 160, height: int = 360, rgb=(40, 110, 200)) -> np.ndarray:
-    """An RGBA bottle on a transparent ground."""
-    alpha = np.zeros((height, width), np.uint8)
-    cx = width // 2
-    cv2.rectangle(alpha, (cx - 70, 130), (cx + 70, height - 1), 255, -1)
-    cv2.ellipse(alpha, (cx, 130), (70, 40), 0, 180, 360, 255, -1)
-    cv2.rectangle(alpha, (cx - 22, 20), (cx + 22, 110), 255, -1)
-    rgb_img = np.empty((height, width, 3), np.uint8)
-    rgb_img[:] = rgb
-    cv2.rectangle(rgb_img, (cx - 70, 200), (cx + 70, 270), (245, 240, 225), -1)
-    return np.dstack([rgb_img, alpha])
 
 
 def on_white(rgba: np.ndarray, pad: int = 60) -> np.ndarray:
@@ -54,7 +41,7 @@ def image(pixels: np.ndarray) -> common_pb2.Image:
 
 def request(**fields) -> generation_pb2.GenerateBannerRequest:
     base = dict(
-        product_images=[image(bottle()), image(bottle(140, 300, (200, 60, 80)))],
+        product_images=[image(bottle(160, 360)), image(bottle(140, 300, (200, 60, 80)))],
         headline="Summer Sale on every bottle",
         subline="Up to 50% off all bottles this week",
         call_to_action="Shop now",
@@ -97,7 +84,7 @@ def test_banners_in_every_size_keep_copy_inside_and_off_the_products(generation)
 def test_chinese_copy_and_a_product_without_alpha(generation):
     reply = generation.GenerateBanner(
         request(
-            product_images=[image(on_white(bottle()))],
+            product_images=[image(on_white(bottle(160, 360)))],
             headline="夏季大促，全场五折起",
             subline="仅限本周，先到先得。",
             call_to_action="立即抢购",
@@ -110,7 +97,7 @@ def test_chinese_copy_and_a_product_without_alpha(generation):
     (product,) = boxes(design, "product")
     # Cut out by SegmentObject: the placed box has the bottle's shape, not the photo's.
     ratio = (product[2] - product[0]) / (product[3] - product[1])
-    assert abs(ratio - 140 / 340) < 0.08, ratio
+    assert abs(ratio - 160 / 360) < 0.08, ratio
 
 
 def test_layered_psd_opens_with_its_layers_and_equals_the_flat_design(generation, channel):

@@ -9,15 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.banner_scenes import COPY
 from services.generation import layout, typography
 
 LAYOUTS = Path(__file__).resolve().parents[1] / "deploy" / "layouts"
 SIZES = [(1200, 628), (1080, 1080), (300, 250), (728, 90), (160, 600), (1080, 1920), (970, 250),
          (336, 280), (468, 60), (300, 600), (1200, 1200), (1920, 1080)]  # fmt: skip
-COPY = {
-    "en": ("Summer Sale on every bottle", "Up to 50% off all bottles this week only", "Shop now"),
-    "zh": ("夏季大促，全场五折起", "仅限本周，先到先得。", "立即抢购"),
-}
 
 
 @pytest.fixture(scope="module")
