@@ -100,13 +100,15 @@ def test_roles_of_rendered_designs_are_recovered(fit, language):
 def test_a_button_plate_is_found_and_plain_text_is_not_a_button():
     rgb = np.full((200, 400, 3), 245, np.uint8)
     rgb[120:170, 40:200] = (200, 60, 80)  # the plate
-    rgb[135:155, 70:170] = 255  # its label's ink
-    rgb[30:70, 40:360] = 20  # a headline's ink on the page
-    label = decompose.TextLine((70, 135, 170, 155), "Shop now")
+    for x in range(74, 170, 12):
+        rgb[137:153, x : x + 5] = 255  # its label's strokes
+    for x in range(40, 360, 16):
+        rgb[30:70, x : x + 8] = 20  # a headline's strokes on the page
+    label = decompose.TextLine((66, 132, 178, 158), "Shop now")
     found = decompose.plate(rgb, label)
     assert found is not None and found[0] == (40, 120, 200, 170)
     assert tuple(found[1]) == (200, 60, 80)
-    assert decompose.plate(rgb, decompose.TextLine((40, 30, 360, 70), "Headline")) is None
+    assert decompose.plate(rgb, decompose.TextLine((36, 26, 364, 74), "Headline")) is None
 
 
 def test_alignment_and_blocks():

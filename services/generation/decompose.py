@@ -14,20 +14,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from services.generation import colour
 from services.generation.layout import Box
 
 PLATE_DELTA_E = 10.0  # a button's plate differs from its surroundings by at least this (CIEDE2000)
-PLATE_SPREAD = 14.0  # ...and is of one colour: its pixels' spread (std, RGB levels) below this
-EDGE_DELTA_E = 8.0  # growing a plate stops where the next row or column leaves its colour
+PLATE_TOLERANCE = 10  # levels per channel a plate's pixels stay within (flood fill)
+SOLID = 0.75  # of a plate's box its pixels cover, with the text's box (the ink) added
 LOGO_AREA = 0.05  # of the canvas, at most, for an object to be the logo
 LOGO_CORNER = 0.2  # of the short side: how near a corner the logo sits
 PRODUCT_AREA = 0.02  # of the canvas, at least, for an object to be a product
 TEXT_ON_OBJECT = 0.3  # an object this much covered by text is a plate or the text itself
 MAX_BUTTON_TEXT = 30  # characters: longer lines are copy, not a button's label
-BUTTON_SPAN = 0.9  # of the canvas width or height: a plate this wide is a band, not a button
 
 
 @dataclass(frozen=True)
@@ -97,57 +97,54 @@ def _ring(rgb: np.ndarray, outer: Box, inner: Box) -> np.ndarray:
 
 
 def plate(rgb: np.ndarray, line: TextLine) -> tuple[Box, np.ndarray] | None:
-    """The button a line of text sits on, if it does: (plate box, plate colour). A plate is a
-    ring of one colour around the text, different from what lies beyond it; its box grows from
-    the text while each next row or column keeps the plate's colour."""
+    """The button a line of text sits on, if it does: (plate box, plate colour).
+
+    The plate is grown (flood fill within PLATE_TOLERANCE levels) from the ground at one end
+    of the line, mid-height, where a button's padding shows; it must reach the other end, be
+    larger than the line, mostly solid (its ink is the only hole), clear of the canvas edges,
+    and of a colour that differs from what lies around it."""
     height, width = rgb.shape[:2]
-    pad = max(2, line.height // 3)
-    inner = _grown(line.box, pad, width, height)
-    near = _ring(rgb, inner, line.box)
-    if len(near) < 8 or near.std(axis=0).max() > PLATE_SPREAD:
+    x0, y0, x1, y1 = line.box
+    middle = (y0 + y1) // 2
+    if not 0 <= middle < height:
         return None
-    base = np.median(near, axis=0).astype(np.uint8)
-    base_lab = colour.rgb_to_lab(base)
-    box = list(inner)
-    for _ in range(3 * line.height):
-        grew = False
-        for side, (strip, moved) in enumerate(_next_strips(rgb, box)):
-            if len(strip) and _same(strip, base_lab):
-                box[side] = moved
-                grew = True
-        if not grew:
+    # Just outside a box that hugs the ink, or just inside one a detector drew with margin.
+    step = max(2, line.height // 4)
+    writable = np.array(rgb)  # floodFill wants a writable image even when it only fills the mask
+    region = None
+    for left, right in ((x0 - step, x1 - 1 + step), (x0 + 1, x1 - 2)):
+        if not (0 <= left < width and 0 <= right < width):
+            continue
+        mask = np.zeros((height + 2, width + 2), np.uint8)
+        tolerance = (PLATE_TOLERANCE,) * 3
+        flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (255 << 8)
+        cv2.floodFill(writable, mask, (left, middle), 0, tolerance, tolerance, flags)
+        if mask[middle + 1, right + 1]:
+            region = mask[1:-1, 1:-1] > 0
             break
-    if box[2] - box[0] >= BUTTON_SPAN * width or box[3] - box[1] >= BUTTON_SPAN * height:
+    if region is None:
         return None
+    ys, xs = np.nonzero(region)
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
     if box[0] == 0 or box[1] == 0 or box[2] == width or box[3] == height:
-        return None  # a button stands clear of the canvas edges
-    outer = _grown(tuple(box), max(2, line.height // 2), width, height)
-    beyond = _ring(rgb, outer, tuple(box))
+        return None  # a button stands clear of the canvas edges (this is the page's ground)
+    if box[2] - box[0] <= x1 - x0 and box[3] - box[1] <= y1 - y0:
+        return None  # no wider or taller than the text: no padding, no plate
+    inside = region[box[1] : box[3], box[0] : box[2]]
+    core = _overlap(box, line.box)
+    if inside.sum() + core < SOLID * _area(box):
+        return None
+    base = np.median(rgb[region], axis=0).astype(np.uint8)
+    outer = _grown(box, max(2, line.height // 2), width, height)
+    beyond = _ring(rgb, outer, box)
     if not len(beyond):
         return None
-    if colour.delta_e(colour.rgb_to_lab(np.median(beyond, axis=0)), base_lab) < PLATE_DELTA_E:
+    difference = colour.delta_e(
+        colour.rgb_to_lab(np.median(beyond, axis=0)), colour.rgb_to_lab(base)
+    )
+    if difference < PLATE_DELTA_E:
         return None
-    return tuple(box), base
-
-
-def _next_strips(rgb: np.ndarray, box: list[int]) -> list[tuple[np.ndarray, int]]:
-    """The column or row just outside each side of ``box`` (left, top, right, bottom) and the
-    side's position once that strip joins; an empty strip at the canvas edge."""
-    height, width = rgb.shape[:2]
-    x0, y0, x1, y1 = box
-    empty = np.empty((0, 3), np.uint8)
-    return [
-        (rgb[y0:y1, x0 - 1] if x0 > 0 else empty, x0 - 1),
-        (rgb[y0 - 1, x0:x1] if y0 > 0 else empty, y0 - 1),
-        (rgb[y0:y1, x1] if x1 < width else empty, x1 + 1),
-        (rgb[y1, x0:x1] if y1 < height else empty, y1 + 1),
-    ]
-
-
-def _same(strip: np.ndarray, lab: np.ndarray) -> bool:
-    """Whether a strip of pixels keeps a plate's colour (its median within EDGE_DELTA_E)."""
-    median = np.median(strip, axis=0).astype(np.uint8)
-    return float(colour.delta_e(colour.rgb_to_lab(median), lab)) <= EDGE_DELTA_E
+    return box, base
 
 
 def blocks(lines: Sequence[TextLine]) -> list[list[TextLine]]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from common.provider import Provider
 from services.generation.generate_banner import generate_banner
+from services.generation.imitate_design import imitate_design
 
-CAPABILITIES = [generate_banner]
+CAPABILITIES = [generate_banner, imitate_design]
 
 
 def provider() -> Provider:

@@ -1,0 +1,264 @@
+"""generation.ImitateDesign: a reference design taken apart (text by DetectText, objects by
+SegmentObject, roles by :mod:`.decompose`), its background cleaned (EraseImage), and the new
+materials laid into its geometry and colours (:mod:`.imitate`). With no new materials the
+reference comes back as its own layers ("JPG back to PSD")."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+
+from common import adapters, media
+from common.admission import MemoryCost
+from common.errors import InvalidArgument
+from common.provider import CallContext, capability
+from services.generation import colour, decompose, imitate, layers, layout, render, typography
+from services.generation.generate_banner import MAX_DESIGNS
+from services.generation.materials import (
+    FAMILIES,
+    FONTS,
+    MIN_PRODUCT_SIDE,
+    check_copy,
+    cut_out,
+    design_message,
+    read_logo,
+    seed_of,
+)
+from vipro.v1 import (
+    common_pb2,
+    editing_pb2,
+    editing_pb2_grpc,
+    generation_pb2,
+    segmentation_pb2,
+    segmentation_pb2_grpc,
+)
+
+DEFAULT_FIDELITY = 0.7
+MAX_OBJECTS = 8
+ERASE_GROW = 3  # pixels around text ink and object boxes erased from the background
+
+
+def read_text(
+    ctx: CallContext, image: common_pb2.Image, shape: tuple[int, int]
+) -> tuple[list[decompose.TextLine], np.ndarray]:
+    """The reference's text lines with their copy, and its glyph strokes (``bool`` mask)."""
+    found = ctx.call(
+        segmentation_pb2_grpc.SegmentationServiceStub,
+        "DetectText",
+        segmentation_pb2.DetectTextRequest(
+            image=image,
+            granularity=segmentation_pb2.TEXT_GRANULARITY_LINE,
+            recognize=True,
+            mask_mode=segmentation_pb2.TEXT_MASK_MODE_STROKES,
+        ),
+    )
+    lines = [
+        decompose.TextLine(
+            (
+                int(r.box.x),
+                int(r.box.y),
+                int(np.ceil(r.box.x + r.box.width)),
+                int(np.ceil(r.box.y + r.box.height)),
+            ),
+            r.text,
+        )
+        for r in found.regions
+    ]
+    strokes = np.zeros(shape, bool)
+    if found.regions:
+        strokes = ctx.read_mask(found.mask, "DetectText.mask", shape) > 0
+    return lines, strokes
+
+
+def read_objects(
+    ctx: CallContext, image: common_pb2.Image, shape: tuple[int, int]
+) -> tuple[list[layout.Box], np.ndarray]:
+    """The reference's salient objects' boxes and their joint alpha (float (H, W))."""
+    found = ctx.call(
+        segmentation_pb2_grpc.SegmentationServiceStub,
+        "SegmentObject",
+        segmentation_pb2.SegmentObjectRequest(
+            image=image,
+            mode=segmentation_pb2.SEGMENT_OBJECT_MODE_SALIENT,
+            max_objects=MAX_OBJECTS,
+            cutout=segmentation_pb2.CutoutOptions(forms=[segmentation_pb2.CUTOUT_FORM_ALPHA]),
+        ),
+    )
+    boxes = [
+        (
+            int(o.box.x),
+            int(o.box.y),
+            int(np.ceil(o.box.x + o.box.width)),
+            int(np.ceil(o.box.y + o.box.height)),
+        )
+        for o in found.objects
+        if o.box.width > 0 and o.box.height > 0
+    ]
+    alpha = ctx.read_mask(found.cutout.alpha, "SegmentObject.alpha", shape) / 255.0
+    return boxes, alpha
+
+
+def clean_background(
+    ctx: CallContext,
+    image: common_pb2.Image,
+    found: decompose.Decomposition,
+    strokes: np.ndarray,
+) -> np.ndarray:
+    """The reference without its copy, button, products and logo (EraseImage, PatchMatch)."""
+    hole = strokes.copy()
+    for _, (x0, y0, x1, y1) in found.roles:
+        hole[
+            max(0, y0 - ERASE_GROW) : y1 + ERASE_GROW, max(0, x0 - ERASE_GROW) : x1 + ERASE_GROW
+        ] = True
+    if not hole.any():
+        return media.decode_image(ctx.read_bytes(image, "reference"), "reference", alpha=False)
+    mask = ctx.mask_output(hole, common_pb2.DELIVERY_INLINE)
+    erased = ctx.call(
+        editing_pb2_grpc.EditingServiceStub,
+        "EraseImage",
+        editing_pb2.EraseImageRequest(
+            image=image,
+            region=editing_pb2.EraseRegion(mask=mask, dilate_pixels=ERASE_GROW),
+            output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG),
+        ),
+    )
+    return media.decode_image(
+        ctx.read_bytes(erased.image, "EraseImage.image"), "reference", alpha=False
+    )
+
+
+def own_layers(
+    rgb: np.ndarray,
+    background: np.ndarray,
+    found: decompose.Decomposition,
+    strokes: np.ndarray,
+    alpha: np.ndarray,
+) -> list[layers.Layer]:
+    """The reference as layers: its clean background, then each element cut from it (copy by
+    its glyph strokes, products and logo by their alpha, the button's plate whole)."""
+    height, width = rgb.shape[:2]
+    stack = [
+        layers.Layer(
+            "background",
+            "background",
+            np.dstack([background, np.full((height, width), 255, np.uint8)]),
+        )
+    ]
+    order = ("product", "logo", "call_to_action", "headline", "subline")
+    for role in order:
+        for i, (x0, y0, x1, y1) in enumerate(found.boxes(role)):
+            if role in ("headline", "subline"):
+                cover = strokes[y0:y1, x0:x1].astype(np.float32)
+            elif role == "call_to_action":
+                cover = np.ones((y1 - y0, x1 - x0), np.float32)
+            else:
+                cover = alpha[y0:y1, x0:x1]
+            rgba = np.dstack([rgb[y0:y1, x0:x1], np.round(cover * 255).astype(np.uint8)])
+            name = (
+                f"{role.replace('_', ' ')} {i + 1}" if role == "product" else role.replace("_", " ")
+            )
+            stack.append(layers.Layer(name, role, rgba, x0, y0))
+    return stack
+
+
+@capability(
+    "generation.ImitateDesign",
+    version="0.1.0",
+    stage="experimental",
+    memory=MemoryCost(per_pixel=300),  # per reference and design pixel
+    resources=(FONTS, FAMILIES),
+)
+def imitate_design(
+    request: generation_pb2.ImitateDesignRequest, ctx: CallContext
+) -> generation_pb2.ImitateDesignResponse:
+    """A reference's layout, colours and background moved onto new materials; with none, the
+    reference split into its layers."""
+    variants = request.variants or 1
+    if variants > MAX_DESIGNS:
+        raise InvalidArgument.field("variants", f"at most {MAX_DESIGNS}")
+    copy = {f: getattr(request, f).strip() for f in ("headline", "subline", "call_to_action")}
+    check_copy(ctx.resource("fonts"), copy)
+    rgb = ctx.read_image(request.reference, "reference", alpha=False)
+    shape = rgb.shape[:2]
+    if min(shape) < MIN_PRODUCT_SIDE:
+        raise InvalidArgument.field("reference", f"is {shape[1]}x{shape[0]}; too small to imitate")
+    width, height = (
+        (request.size.width, request.size.height)
+        if request.HasField("size")
+        else (shape[1], shape[0])
+    )
+    ctx.admit(width * height, "design canvas")
+    with ctx.stage("decompose"):
+        lines, strokes = read_text(ctx, request.reference, shape)
+        objects, alpha = read_objects(ctx, request.reference, shape)
+        found = decompose.decompose(rgb, lines, objects)
+    with ctx.stage("clean"):
+        background = clean_background(ctx, request.reference, found, strokes)
+    response = generation_pb2.ImitateDesignResponse(seed=seed_of(request.seed))
+    for role, (x0, y0, x1, y1) in found.roles:
+        response.reference_elements.append(adapters.box(x0, y0, x1 - x0, y1 - y0, label=role))
+    with ctx.stage("materials"):
+        products = [
+            cut_out(ctx, p, f"product_images[{i}]") for i, p in enumerate(request.product_images)
+        ]
+        logo = read_logo(ctx, request.logo)
+    if not (products or logo is not None or any(copy.values())):
+        stack = own_layers(rgb, background, found, strokes, alpha)
+        solved = layout.Layout(shape[1], shape[0], "reference", (), [], [])
+        response.designs.append(
+            design_message(ctx, stack, solved, 0, request.output, request.layered_psd)
+        )
+        response.metadata.CopyFrom(ctx.metadata())
+        return response
+    materials = layout.Materials(
+        tuple(p.shape[1] / p.shape[0] for p in products),
+        None if logo is None else logo.shape[1] / logo.shape[0],
+        copy["headline"],
+        copy["subline"],
+        copy["call_to_action"],
+    )
+    brand = (
+        adapters.palette(request.palette)[0]
+        if request.palette.colors
+        else colour.extract_palette(rgb)[0]
+    )
+    scheme = colour.harmony(brand)
+    if found.button_colour is not None and not request.palette.colors:
+        scheme = dataclasses.replace(
+            scheme,
+            button=found.button_colour,
+            button_text=found.text_colours.get("call_to_action", scheme.button_text),
+        )
+    preferred = np.array(
+        [
+            c
+            for c in (found.text_colours.get("headline"), found.text_colours.get("subline"))
+            if c is not None
+        ]
+        or [scheme.text],
+        np.uint8,
+    )
+    fidelity = request.fidelity if request.HasField("fidelity") else DEFAULT_FIDELITY
+    assets = render.Assets(products, logo, background, scheme, preferred, response.seed)
+    fit = functools.partial(typography.fit, fonts=ctx.resource("fonts"))
+    with ctx.stage("layout"):
+        solved = imitate.layouts(
+            found,
+            materials,
+            width,
+            height,
+            fit,
+            ctx.resource("layout-families"),
+            fidelity,
+            variants,
+        )
+    for variant, one in enumerate(solved):
+        with ctx.stage("render"):
+            stack = render.draw(one, dataclasses.replace(assets, seed=response.seed + variant))
+        response.designs.append(
+            design_message(ctx, stack, one, variant, request.output, request.layered_psd)
+        )
+    response.metadata.CopyFrom(ctx.metadata())
+    return response

@@ -1,0 +1,148 @@
+"""generation.ImitateDesign through the gateway, with Triton (DetectText) and the segmentation
+and editing services: a reference the engine renders (so its roles are known) is taken apart,
+comes back as its own layers, and is imitated with new copy that our own OCR reads back."""
+
+from __future__ import annotations
+
+import functools
+import io
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from psd_tools import PSDImage
+
+from bench.banner_scenes import COPY, bottle, bottles, logo
+from common.client import AssetClient, connect
+from services.generation import colour, layers, layout, render, typography
+from services.generation.materials import tight
+from tests.helpers import decoded, png, violations
+from vipro.v1 import (
+    common_pb2,
+    generation_pb2,
+    generation_pb2_grpc,
+    segmentation_pb2,
+)
+
+EXPERIMENTAL = (("vipro-stage", "experimental"),)
+LAYOUTS = Path(__file__).resolve().parents[1] / "deploy" / "layouts"
+
+
+@pytest.fixture(scope="module")
+def generation(vision_mesh) -> generation_pb2_grpc.GenerationServiceStub:
+    if "generation" not in vision_mesh.processes:
+        vision_mesh.start_service("generation")
+    return generation_pb2_grpc.GenerationServiceStub(
+        connect(vision_mesh.gateway_address, vision_mesh.api_key)
+    )
+
+
+@pytest.fixture(scope="module")
+def reference() -> tuple[np.ndarray, layout.Layout]:
+    """A 1200x628 banner drawn by the engine, and its layout (the truth)."""
+    try:
+        fonts = typography.installed_fonts()
+    except typography.FontsMissing as err:
+        pytest.skip(str(err))
+    fit = functools.partial(typography.fit, fonts=fonts)
+    pictures, brand_logo = bottles(), tight(logo())
+    headline, subline, action = COPY["en"]
+    materials = layout.Materials(
+        tuple(p.shape[1] / p.shape[0] for p in pictures),
+        brand_logo.shape[1] / brand_logo.shape[0],
+        headline,
+        subline,
+        action,
+    )
+    solved = layout.solve(layout.load_families(LAYOUTS), 1200, 628, materials, fit)[0]
+    brand = np.array([[40, 110, 200], [200, 60, 80]], np.uint8)
+    stack = render.draw(
+        solved, render.Assets(pictures, brand_logo, None, colour.harmony(brand), brand, 5)
+    )
+    return layers.flatten(stack, 1200, 628), solved
+
+
+def iou(a, b) -> float:
+    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union else 0.0
+
+
+def found_boxes(reply, label: str) -> list[tuple[float, float, float, float]]:
+    return [
+        (b.x, b.y, b.x + b.width, b.y + b.height)
+        for b in reply.reference_elements
+        if b.label == label
+    ]
+
+
+def test_a_reference_comes_back_as_its_own_layers(generation, vision_mesh, reference):
+    rgb, truth = reference
+    reply = generation.ImitateDesign(
+        generation_pb2.ImitateDesignRequest(
+            reference=common_pb2.Image(inline=png(rgb)),
+            layered_psd=True,
+            output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG),
+        ),
+        timeout=180,
+        metadata=EXPERIMENTAL,
+    )
+    headline = found_boxes(reply, "headline")
+    assert headline and iou(headline[0], truth.boxes("headline")[0]) >= 0.5, headline
+    assert found_boxes(reply, "call_to_action"), [b.label for b in reply.reference_elements]
+    design = reply.designs[0]
+    flat = decoded(design.image)[..., :3].astype(int)
+    assert flat.shape == rgb.shape
+    assert np.abs(flat - rgb.astype(int)).mean() < 6  # the layers recompose the reference
+    channel = connect(vision_mesh.gateway_address, vision_mesh.api_key)
+    document = PSDImage.open(io.BytesIO(AssetClient(channel).download(design.psd_asset_id)))
+    names = [layer.name for layer in document]
+    assert names[0] == "background" and "headline" in names
+
+
+def test_new_copy_and_products_in_the_reference_layout_are_read_back(
+    generation, segmentation, reference
+):
+    rgb, truth = reference
+    reply = generation.ImitateDesign(
+        generation_pb2.ImitateDesignRequest(
+            reference=common_pb2.Image(inline=png(rgb)),
+            product_images=[common_pb2.Image(inline=png(bottle(300, 600, (30, 150, 90))))],
+            headline="Autumn Deals",
+            subline="New flasks for cold days",
+            call_to_action="See more",
+            output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG),
+        ),
+        timeout=180,
+        metadata=EXPERIMENTAL,
+    )
+    design = reply.designs[0]
+    labels = {b.label for b in design.elements}
+    assert {"headline", "subline", "call_to_action", "product"} <= labels
+    read = segmentation.DetectText(
+        segmentation_pb2.DetectTextRequest(image=design.image, recognize=True), timeout=60
+    )
+    new_headline = next(b for b in design.elements if b.label == "headline")
+    inside = [
+        r.text
+        for r in read.regions  # in reading order
+        if new_headline.x <= r.box.x + r.box.width / 2 <= new_headline.x + new_headline.width
+        and new_headline.y <= r.box.y + r.box.height / 2 <= new_headline.y + new_headline.height
+    ]
+    assert " ".join(inside) == "Autumn Deals", [r.text for r in read.regions]
+    # The headline stays on the side the reference's copy was on.
+    old = truth.boxes("headline")[0]
+    assert (new_headline.x + new_headline.width / 2 > 600) == ((old[0] + old[2]) / 2 > 600)
+
+
+def test_a_reference_that_is_not_a_picture_is_invalid(generation):
+    with pytest.raises(grpc.RpcError) as bad:
+        generation.ImitateDesign(
+            generation_pb2.ImitateDesignRequest(reference=common_pb2.Image(inline=b"nope")),
+            timeout=30,
+            metadata=EXPERIMENTAL,
+        )
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "reference" in violations(bad.value)
