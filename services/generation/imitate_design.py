@@ -15,7 +15,6 @@ from common.admission import MemoryCost
 from common.errors import InvalidArgument
 from common.provider import CallContext, capability
 from services.generation import colour, decompose, imitate, layers, layout, render, typography
-from services.generation.generate_banner import MAX_DESIGNS
 from services.generation.materials import (
     FAMILIES,
     FONTS,
@@ -163,6 +162,28 @@ def own_layers(
     return stack
 
 
+def style(
+    request: generation_pb2.ImitateDesignRequest, rgb: np.ndarray, found: decompose.Decomposition
+) -> tuple[colour.Scheme, np.ndarray]:
+    """The design's colours: the caller's palette, or the reference's (its button's plate and
+    label kept); and the text colours to prefer (the reference's headline and subline ink)."""
+    if request.palette.colors:
+        return colour.harmony(adapters.palette(request.palette)[0]), np.zeros((0, 3), np.uint8)
+    scheme = colour.harmony(colour.extract_palette(rgb)[0])
+    if found.button_colour is not None:
+        label = found.text_colours.get("call_to_action", scheme.button_text)
+        scheme = dataclasses.replace(scheme, button=found.button_colour, button_text=label)
+    inks = [found.text_colours[r] for r in ("headline", "subline") if r in found.text_colours]
+    return scheme, np.array(inks, np.uint8).reshape(-1, 3)
+
+
+def output_size(request: generation_pb2.ImitateDesignRequest, shape: tuple[int, int]):
+    """(width, height) of the designs: the request's size, else the reference's."""
+    if request.HasField("size"):
+        return request.size.width, request.size.height
+    return shape[1], shape[0]
+
+
 @capability(
     "generation.ImitateDesign",
     version="0.1.0",
@@ -176,19 +197,13 @@ def imitate_design(
     """A reference's layout, colours and background moved onto new materials; with none, the
     reference split into its layers."""
     variants = request.variants or 1
-    if variants > MAX_DESIGNS:
-        raise InvalidArgument.field("variants", f"at most {MAX_DESIGNS}")
     copy = {f: getattr(request, f).strip() for f in ("headline", "subline", "call_to_action")}
     check_copy(ctx.resource("fonts"), copy)
     rgb = ctx.read_image(request.reference, "reference", alpha=False)
     shape = rgb.shape[:2]
     if min(shape) < MIN_PRODUCT_SIDE:
         raise InvalidArgument.field("reference", f"is {shape[1]}x{shape[0]}; too small to imitate")
-    width, height = (
-        (request.size.width, request.size.height)
-        if request.HasField("size")
-        else (shape[1], shape[0])
-    )
+    width, height = output_size(request, shape)
     ctx.admit(width * height, "design canvas")
     with ctx.stage("decompose"):
         lines, strokes = read_text(ctx, request.reference, shape)
@@ -204,61 +219,32 @@ def imitate_design(
             cut_out(ctx, p, f"product_images[{i}]") for i, p in enumerate(request.product_images)
         ]
         logo = read_logo(ctx, request.logo)
-    if not (products or logo is not None or any(copy.values())):
-        stack = own_layers(rgb, background, found, strokes, alpha)
-        solved = layout.Layout(shape[1], shape[0], "reference", (), [], [])
-        response.designs.append(
-            design_message(ctx, stack, solved, 0, request.output, request.layered_psd)
+    if products or logo is not None or any(copy.values()):
+        materials = layout.Materials(
+            tuple(p.shape[1] / p.shape[0] for p in products),
+            None if logo is None else logo.shape[1] / logo.shape[0],
+            **copy,
         )
-        response.metadata.CopyFrom(ctx.metadata())
-        return response
-    materials = layout.Materials(
-        tuple(p.shape[1] / p.shape[0] for p in products),
-        None if logo is None else logo.shape[1] / logo.shape[0],
-        copy["headline"],
-        copy["subline"],
-        copy["call_to_action"],
-    )
-    brand = (
-        adapters.palette(request.palette)[0]
-        if request.palette.colors
-        else colour.extract_palette(rgb)[0]
-    )
-    scheme = colour.harmony(brand)
-    if found.button_colour is not None and not request.palette.colors:
-        scheme = dataclasses.replace(
-            scheme,
-            button=found.button_colour,
-            button_text=found.text_colours.get("call_to_action", scheme.button_text),
-        )
-    preferred = np.array(
-        [
-            c
-            for c in (found.text_colours.get("headline"), found.text_colours.get("subline"))
-            if c is not None
-        ]
-        or [scheme.text],
-        np.uint8,
-    )
-    fidelity = request.fidelity if request.HasField("fidelity") else DEFAULT_FIDELITY
-    assets = render.Assets(products, logo, background, scheme, preferred, response.seed)
-    fit = functools.partial(typography.fit, fonts=ctx.resource("fonts"))
-    with ctx.stage("layout"):
-        solved = imitate.layouts(
-            found,
-            materials,
-            width,
-            height,
-            fit,
-            ctx.resource("layout-families"),
-            fidelity,
-            variants,
-        )
-    for variant, one in enumerate(solved):
+        scheme, inks = style(request, rgb, found)
+        assets = render.Assets(products, logo, background, scheme, inks, response.seed)
+        fit = functools.partial(typography.fit, fonts=ctx.resource("fonts"))
+        fidelity = request.fidelity if request.HasField("fidelity") else DEFAULT_FIDELITY
+        families = ctx.resource("layout-families")
+        with ctx.stage("layout"):
+            solved = imitate.layouts(
+                found, materials, width, height, fit, families, fidelity, variants
+            )
         with ctx.stage("render"):
-            stack = render.draw(one, dataclasses.replace(assets, seed=response.seed + variant))
+            designs = [
+                (one, render.draw(one, dataclasses.replace(assets, seed=response.seed + i)))
+                for i, one in enumerate(solved)
+            ]
+    else:  # the reference as its own layers
+        own = layout.Layout(shape[1], shape[0], "reference", (), [], [])
+        designs = [(own, own_layers(rgb, background, found, strokes, alpha))]
+    for variant, (solved_one, stack) in enumerate(designs):
         response.designs.append(
-            design_message(ctx, stack, one, variant, request.output, request.layered_psd)
+            design_message(ctx, stack, solved_one, variant, request.output, request.layered_psd)
         )
     response.metadata.CopyFrom(ctx.metadata())
     return response
