@@ -57,7 +57,9 @@ class FrameProcessor:
 
     A processor may hold frames back (look-ahead, or waiting for a detection): :meth:`push`
     returns the outputs finished so far (none, one or several) and :meth:`flush` the rest at
-    the end. Every pushed frame must come out exactly once, in order.
+    the end. Every pushed frame must come out exactly once, in order. The runner encodes each
+    output as it takes it from the iterable, so a generator that makes each frame only when
+    asked keeps one at a time in memory.
     """
 
     def push(self, frame: video.Frame, active: bool) -> Iterable[Output]:
