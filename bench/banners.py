@@ -180,13 +180,7 @@ def main() -> Path:
     for (name, pictures), (language, (headline, subline, action)) in itertools.product(
         products().items(), copies.items()
     ):
-        materials = layout.Materials(
-            tuple(p.shape[1] / p.shape[0] for p in pictures),
-            brand_logo.shape[1] / brand_logo.shape[0],
-            headline,
-            subline,
-            action,
-        )
+        materials = layout.Materials.of(pictures, brand_logo, headline, subline, action)
         brand = brand_colours(common_pb2.Palette(), [*pictures, brand_logo])
         assets = render.Assets(pictures, tight(brand_logo), None, colour.harmony(brand), brand, 1)
         reference: tuple[layout.Layout, list[layers.Layer]] | None = None

@@ -28,6 +28,17 @@ def box(
     )
 
 
+def bounds(message: common_pb2.Box) -> tuple[int, int, int, int]:
+    """A Box as integer (x0, y0, x1, y1), rounded outwards so it covers every pixel it
+    touches (x1, y1 excluded)."""
+    return (
+        int(np.floor(message.x)),
+        int(np.floor(message.y)),
+        int(np.ceil(message.x + message.width)),
+        int(np.ceil(message.y + message.height)),
+    )
+
+
 def bounding_box(points: np.ndarray, score: float = 0.0, label: str = "") -> common_pb2.Box:
     """The axis-aligned Box around ``(N, 2)`` points (x, y)."""
     (x0, y0), (x1, y1) = np.min(points, axis=0), np.max(points, axis=0)

@@ -122,3 +122,17 @@ def channel(mesh) -> grpc.Channel:
 @pytest.fixture(scope="session")
 def assets(channel) -> AssetClient:
     return AssetClient(channel)
+
+
+@pytest.fixture(scope="session")
+def fit():
+    """typography.fit with the installed fonts (skips when they are missing: `make fonts`)."""
+    import functools
+
+    from services.generation import typography
+
+    try:
+        fonts = typography.installed_fonts()
+    except typography.FontsMissing as err:
+        pytest.skip(str(err))
+    return functools.partial(typography.fit, fonts=fonts)

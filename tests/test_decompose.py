@@ -3,27 +3,17 @@ the truth is known (detections simulated from the drawn ink and the placed objec
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bench.banner_scenes import COPY, bottles, logo
-from services.generation import colour, decompose, layers, layout, render, typography
+from services.generation import colour, decompose, layers, layout, render
 from services.generation.materials import tight
 
 LAYOUTS = Path(__file__).resolve().parents[1] / "deploy" / "layouts"
 SIZES = [(1200, 628), (1080, 1080), (300, 250), (970, 250), (1080, 1920), (160, 600)]
-
-
-@pytest.fixture(scope="module")
-def fit():
-    try:
-        fonts = typography.installed_fonts()
-    except typography.FontsMissing as err:
-        pytest.skip(str(err))
-    return functools.partial(typography.fit, fonts=fonts)
 
 
 def ink_lines(layer: layers.Layer) -> list[tuple[int, int, int, int]]:
@@ -46,13 +36,7 @@ def design(fit, width: int, height: int, language: str):
     """A design drawn by the engine, its true roles, and simulated detections."""
     pictures, brand_logo = bottles(), tight(logo())
     headline, subline, action = COPY[language]
-    materials = layout.Materials(
-        tuple(p.shape[1] / p.shape[0] for p in pictures),
-        brand_logo.shape[1] / brand_logo.shape[0],
-        headline,
-        subline,
-        action,
-    )
+    materials = layout.Materials.of(pictures, brand_logo, headline, subline, action)
     solved = layout.solve(layout.load_families(LAYOUTS), width, height, materials, fit)[0]
     brand = np.array([[40, 110, 200], [200, 60, 80]], np.uint8)
     stack = render.draw(

@@ -4,7 +4,6 @@ comes back as its own layers, and is imitated with new copy that our own OCR rea
 
 from __future__ import annotations
 
-import functools
 import io
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from psd_tools import PSDImage
 
 from bench.banner_scenes import COPY, bottle, bottles, logo
 from common.client import AssetClient, connect
-from services.generation import colour, layers, layout, render, typography
+from services.generation import colour, layers, layout, render
 from services.generation.materials import tight
 from tests.helpers import decoded, png, violations
 from vipro.v1 import (
@@ -39,22 +38,11 @@ def generation(vision_mesh) -> generation_pb2_grpc.GenerationServiceStub:
 
 
 @pytest.fixture(scope="module")
-def reference() -> tuple[np.ndarray, layout.Layout]:
+def reference(fit) -> tuple[np.ndarray, layout.Layout]:
     """A 1200x628 banner drawn by the engine, and its layout (the truth)."""
-    try:
-        fonts = typography.installed_fonts()
-    except typography.FontsMissing as err:
-        pytest.skip(str(err))
-    fit = functools.partial(typography.fit, fonts=fonts)
     pictures, brand_logo = bottles(), tight(logo())
     headline, subline, action = COPY["en"]
-    materials = layout.Materials(
-        tuple(p.shape[1] / p.shape[0] for p in pictures),
-        brand_logo.shape[1] / brand_logo.shape[0],
-        headline,
-        subline,
-        action,
-    )
+    materials = layout.Materials.of(pictures, brand_logo, headline, subline, action)
     solved = layout.solve(layout.load_families(LAYOUTS), 1200, 628, materials, fit)[0]
     brand = np.array([[40, 110, 200], [200, 60, 80]], np.uint8)
     stack = render.draw(

@@ -4,26 +4,16 @@ variants differ."""
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import pytest
 
 from bench.banner_scenes import COPY
-from services.generation import layout, typography
+from services.generation import layout
 
 LAYOUTS = Path(__file__).resolve().parents[1] / "deploy" / "layouts"
 SIZES = [(1200, 628), (1080, 1080), (300, 250), (728, 90), (160, 600), (1080, 1920), (970, 250),
          (336, 280), (468, 60), (300, 600), (1200, 1200), (1920, 1080)]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def fit():
-    try:
-        fonts = typography.installed_fonts()
-    except typography.FontsMissing as err:
-        pytest.skip(str(err))
-    return functools.partial(typography.fit, fonts=fonts)
 
 
 @pytest.fixture(scope="module")

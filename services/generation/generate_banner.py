@@ -7,8 +7,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-import numpy as np
-
 from common.admission import MemoryCost
 from common.errors import InvalidArgument
 from common.provider import CallContext, capability
@@ -27,19 +25,6 @@ from vipro.v1 import generation_pb2
 
 MAX_DESIGNS = 40
 """Sizes times variants per size, as the contract says."""
-
-
-def materials_of(
-    request: generation_pb2.GenerateBannerRequest, products: list[np.ndarray], logo
-) -> layout.Materials:
-    """What the layout engine places: pictures by their aspect ratios, and the copy."""
-    return layout.Materials(
-        products=tuple(p.shape[1] / p.shape[0] for p in products),
-        logo=None if logo is None else logo.shape[1] / logo.shape[0],
-        headline=request.headline.strip(),
-        subline=request.subline.strip(),
-        call_to_action=request.call_to_action.strip(),
-    )
 
 
 @capability(
@@ -74,7 +59,13 @@ def generate_banner(
     brand = brand_colours(request.palette, [*products, logo])
     seed = seed_of(request.seed)
     assets = render.Assets(products, logo, background, colour.harmony(brand), brand, seed)
-    materials = materials_of(request, products, logo)
+    materials = layout.Materials.of(
+        products,
+        logo,
+        request.headline.strip(),
+        request.subline.strip(),
+        request.call_to_action.strip(),
+    )
     families = ctx.resource("layout-families")
     fit = functools.partial(typography.fit, fonts=ctx.resource("fonts"))
     response = generation_pb2.GenerateBannerResponse(seed=seed)

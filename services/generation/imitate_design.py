@@ -53,18 +53,7 @@ def read_text(
             mask_mode=segmentation_pb2.TEXT_MASK_MODE_STROKES,
         ),
     )
-    lines = [
-        decompose.TextLine(
-            (
-                int(r.box.x),
-                int(r.box.y),
-                int(np.ceil(r.box.x + r.box.width)),
-                int(np.ceil(r.box.y + r.box.height)),
-            ),
-            r.text,
-        )
-        for r in found.regions
-    ]
+    lines = [decompose.TextLine(adapters.bounds(r.box), r.text) for r in found.regions]
     strokes = np.zeros(shape, bool)
     if found.regions:
         strokes = ctx.read_mask(found.mask, "DetectText.mask", shape) > 0
@@ -85,16 +74,7 @@ def read_objects(
             cutout=segmentation_pb2.CutoutOptions(forms=[segmentation_pb2.CUTOUT_FORM_ALPHA]),
         ),
     )
-    boxes = [
-        (
-            int(o.box.x),
-            int(o.box.y),
-            int(np.ceil(o.box.x + o.box.width)),
-            int(np.ceil(o.box.y + o.box.height)),
-        )
-        for o in found.objects
-        if o.box.width > 0 and o.box.height > 0
-    ]
+    boxes = [adapters.bounds(o.box) for o in found.objects if o.box.width and o.box.height]
     alpha = ctx.read_mask(found.cutout.alpha, "SegmentObject.alpha", shape) / 255.0
     return boxes, alpha
 
@@ -220,11 +200,7 @@ def imitate_design(
         ]
         logo = read_logo(ctx, request.logo)
     if products or logo is not None or any(copy.values()):
-        materials = layout.Materials(
-            tuple(p.shape[1] / p.shape[0] for p in products),
-            None if logo is None else logo.shape[1] / logo.shape[0],
-            **copy,
-        )
+        materials = layout.Materials.of(products, logo, **copy)
         scheme, inks = style(request, rgb, found)
         assets = render.Assets(products, logo, background, scheme, inks, response.seed)
         fit = functools.partial(typography.fit, fonts=ctx.resource("fonts"))

@@ -186,6 +186,24 @@ class Materials:
     def text(self, role: str) -> str:
         return getattr(self, role)
 
+    @classmethod
+    def of(
+        cls,
+        products: Sequence[np.ndarray],
+        logo: np.ndarray | None,
+        headline: str = "",
+        subline: str = "",
+        call_to_action: str = "",
+    ) -> Materials:
+        """Materials from the pictures themselves (their aspect ratios) and the copy."""
+        return cls(
+            tuple(p.shape[1] / p.shape[0] for p in products),
+            None if logo is None else logo.shape[1] / logo.shape[0],
+            headline,
+            subline,
+            call_to_action,
+        )
+
 
 @dataclass(frozen=True)
 class Placement:
