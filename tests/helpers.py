@@ -47,6 +47,14 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
 
 
+def box_iou(a: tuple, b: tuple) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union else 0.0
+
+
 def psnr(a: np.ndarray, b: np.ndarray, region: np.ndarray | None = None) -> float:
     """PSNR (dB, 8-bit peak) of `a` against `b`, over `region` (boolean) or everywhere."""
     diff = a.astype(float) - b.astype(float)

@@ -11,6 +11,7 @@ import pytest
 from bench.banner_scenes import COPY, bottles, logo
 from services.generation import colour, decompose, layers, layout, render
 from services.generation.materials import tight
+from tests.helpers import box_iou
 
 LAYOUTS = Path(__file__).resolve().parents[1] / "deploy" / "layouts"
 SIZES = [(1200, 628), (1080, 1080), (300, 250), (970, 250), (1080, 1920), (160, 600)]
@@ -60,13 +61,6 @@ def design(fit, width: int, height: int, language: str):
     return rgb, truth, lines, objects
 
 
-def iou(a, b) -> float:
-    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union
-
-
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_roles_of_rendered_designs_are_recovered(fit, language):
     recovered, total = 0, 0
@@ -77,7 +71,7 @@ def test_roles_of_rendered_designs_are_recovered(fit, language):
             guess = found.boxes(role)
             for box in boxes:
                 total += 1
-                recovered += any(iou(box, g) >= 0.7 for g in guess)
+                recovered += any(box_iou(box, g) >= 0.7 for g in guess)
     assert recovered / total >= 0.9, (recovered, total)
 
 

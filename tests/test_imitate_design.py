@@ -16,7 +16,7 @@ from bench.banner_scenes import COPY, bottle, bottles, logo
 from common.client import AssetClient, connect
 from services.generation import colour, layers, layout, render
 from services.generation.materials import tight
-from tests.helpers import decoded, png, violations
+from tests.helpers import box_iou, decoded, png, violations
 from vipro.v1 import (
     common_pb2,
     generation_pb2,
@@ -51,13 +51,6 @@ def reference(fit) -> tuple[np.ndarray, layout.Layout]:
     return layers.flatten(stack, 1200, 628), solved
 
 
-def iou(a, b) -> float:
-    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union else 0.0
-
-
 def found_boxes(reply, label: str) -> list[tuple[float, float, float, float]]:
     return [
         (b.x, b.y, b.x + b.width, b.y + b.height)
@@ -78,7 +71,7 @@ def test_a_reference_comes_back_as_its_own_layers(generation, vision_mesh, refer
         metadata=EXPERIMENTAL,
     )
     headline = found_boxes(reply, "headline")
-    assert headline and iou(headline[0], truth.boxes("headline")[0]) >= 0.5, headline
+    assert headline and box_iou(headline[0], truth.boxes("headline")[0]) >= 0.5, headline
     assert found_boxes(reply, "call_to_action"), [b.label for b in reply.reference_elements]
     design = reply.designs[0]
     flat = decoded(design.image)[..., :3].astype(int)
