@@ -234,12 +234,12 @@ def caps(home: Home = None, gateway: Gateway = "", api_key: ApiKey = "", family:
             gateway_pb2.ListCapabilitiesRequest(family=family), timeout=10
         )
     names = [entry.name for entry in reply.capabilities] or ["capability"]
-    table = Table(expand=False)
+    table = Table(expand=False, caption="* the version callers get by default")
     # Names are what users copy: never cut; the description wraps, or goes when there is no room.
     table.add_column("capability", no_wrap=True, min_width=max(map(len, names)))
-    for column in ("version", "stage", "instances", "default"):
+    for column in ("version", "stage", "instances"):
         table.add_column(column, no_wrap=True)
-    fixed = max(map(len, names)) + 40
+    fixed = max(map(len, names)) + 42  # version, "experimental", instances and the rules
     show_description = console.width - fixed >= 20
     if show_description:
         table.add_column("description", ratio=1)
@@ -248,10 +248,9 @@ def caps(home: Home = None, gateway: Gateway = "", api_key: ApiKey = "", family:
             stage = registry_pb2.Stage.Name(v.stage).removeprefix("STAGE_").lower()
             row = [
                 entry.name,
-                v.version,
+                v.version + ("*" if v.is_default else ""),
                 stage,
                 f"{v.healthy_instances}/{v.instances}",
-                "*" if v.is_default else "",
             ]
             table.add_row(*row, *([v.description] if show_description else []))
     console.print(table)
