@@ -333,7 +333,9 @@ class Demo:
     def not_yet_served(self) -> str:
         """Productions whose capabilities are not built yet must say what is missing."""
         answers = {}
-        for kind in ("ASSEMBLE", "IMITATE", "EXTEND", "SUMMARY"):
+        # ASSEMBLE and IMITATE run on capabilities served as experimental (the banners step
+        # shows them); their productions are wired when those capabilities are ga.
+        for kind in ("EXTEND", "SUMMARY"):
             request = production_pb2.ProduceRequest(
                 type=production_pb2.ProductionType.Value(f"PRODUCTION_TYPE_{kind}"),
                 materials=self.materials[:1],
