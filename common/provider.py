@@ -467,28 +467,37 @@ class CallContext:
         )
 
     # Other capabilities ------------------------------------------------------------------
-    def call(self, stub_class: type, method: str, request, timeout: float | None = None):
-        """Call another capability through the gateway, for the caller's tenant.
+    def call(self, capability: str, timeout: float | None = None, **fields):
+        """Call another capability through the gateway, for the caller's tenant::
+
+            found = ctx.call("segmentation.DetectText", image=image, recognize=True)
 
         Args:
-            stub_class: generated stub class of the callee's family, e.g.
-                ``segmentation_pb2_grpc.SegmentationServiceStub``.
-            method: RPC name, e.g. ``"DetectText"``.
-            request: its request message.
+            capability: "<family>.<Rpc>", e.g. ``"segmentation.DetectText"``; the request and
+                response messages come from its contract.
             timeout: seconds; ``None`` means this call's remaining deadline.
+            fields: the request's fields (messages, enum values, scalars, lists).
 
         Raises:
+            KeyError: no contract defines the capability (a programming error).
             ServiceError: the callee's failure, with its status code and a message naming it.
         """
-        rpc = getattr(stub_class(self._links.channel()), method)
+        family, _, rpc = capability.partition(".")
+        md = find_service(family_service(family)).methods_by_name[rpc]
+        request = message_factory.GetMessageClass(md.input_type)(**fields)
+        method = self._links.channel().unary_unary(
+            f"/{md.containing_service.full_name}/{rpc}",
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=message_factory.GetMessageClass(md.output_type).FromString,
+        )
         try:
-            return rpc(
+            return method(
                 request,
                 metadata=internal_headers(self._links.internal_token, self.tenant),
                 timeout=timeout if timeout is not None else self.remaining(),
             )
         except grpc.RpcError as err:
-            raise ServiceError(f"{method} failed: {err.details()}", code=err.code()) from None
+            raise ServiceError(f"{capability} failed: {err.details()}", code=err.code()) from None
 
     # Time, progress, cancellation --------------------------------------------------------
     @contextmanager

@@ -13,7 +13,7 @@ import numpy as np
 from common import adapters
 from common.provider import CallContext
 from services.editing import erase
-from vipro.v1 import common_pb2, editing_pb2, segmentation_pb2, segmentation_pb2_grpc
+from vipro.v1 import common_pb2, editing_pb2, segmentation_pb2
 
 TEXT_TARGETS = {
     editing_pb2.ERASE_TARGET_TEXT: "text",
@@ -57,13 +57,10 @@ def detect_text(
     """Glyph strokes and the lines the text ``targets`` select (:func:`text_label`), by
     segmentation.DetectText. Returns (``bool`` stroke mask, [(box, label, polygon)])."""
     found = ctx.call(
-        segmentation_pb2_grpc.SegmentationServiceStub,
-        "DetectText",
-        segmentation_pb2.DetectTextRequest(
-            image=image,
-            granularity=segmentation_pb2.TEXT_GRANULARITY_LINE,
-            mask_mode=segmentation_pb2.TEXT_MASK_MODE_STROKES,
-        ),
+        "segmentation.DetectText",
+        image=image,
+        granularity=segmentation_pb2.TEXT_GRANULARITY_LINE,
+        mask_mode=segmentation_pb2.TEXT_MASK_MODE_STROKES,
     )
     lines = []
     for region in found.regions:
@@ -107,12 +104,9 @@ def person_target(
 ) -> tuple[np.ndarray, list[common_pb2.Box]]:
     """Mask and boxes of the people segmentation.SegmentPerson finds."""
     found = ctx.call(
-        segmentation_pb2_grpc.SegmentationServiceStub,
-        "SegmentPerson",
-        segmentation_pb2.SegmentPersonRequest(
-            image=image,
-            cutout=segmentation_pb2.CutoutOptions(forms=[segmentation_pb2.CUTOUT_FORM_MASK]),
-        ),
+        "segmentation.SegmentPerson",
+        image=image,
+        cutout=segmentation_pb2.CutoutOptions(forms=[segmentation_pb2.CUTOUT_FORM_MASK]),
     )
     if not found.people:
         return np.zeros(shape, bool), []

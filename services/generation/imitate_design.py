@@ -28,10 +28,8 @@ from services.generation.materials import (
 from vipro.v1 import (
     common_pb2,
     editing_pb2,
-    editing_pb2_grpc,
     generation_pb2,
     segmentation_pb2,
-    segmentation_pb2_grpc,
 )
 
 DEFAULT_FIDELITY = 0.7
@@ -44,14 +42,11 @@ def read_text(
 ) -> tuple[list[decompose.TextLine], np.ndarray]:
     """The reference's text lines with their copy, and its glyph strokes (``bool`` mask)."""
     found = ctx.call(
-        segmentation_pb2_grpc.SegmentationServiceStub,
-        "DetectText",
-        segmentation_pb2.DetectTextRequest(
-            image=image,
-            granularity=segmentation_pb2.TEXT_GRANULARITY_LINE,
-            recognize=True,
-            mask_mode=segmentation_pb2.TEXT_MASK_MODE_STROKES,
-        ),
+        "segmentation.DetectText",
+        image=image,
+        granularity=segmentation_pb2.TEXT_GRANULARITY_LINE,
+        recognize=True,
+        mask_mode=segmentation_pb2.TEXT_MASK_MODE_STROKES,
     )
     lines = [decompose.TextLine(adapters.bounds(r.box), r.text) for r in found.regions]
     strokes = np.zeros(shape, bool)
@@ -65,14 +60,11 @@ def read_objects(
 ) -> tuple[list[layout.Box], np.ndarray]:
     """The reference's salient objects' boxes and their joint alpha (float (H, W))."""
     found = ctx.call(
-        segmentation_pb2_grpc.SegmentationServiceStub,
-        "SegmentObject",
-        segmentation_pb2.SegmentObjectRequest(
-            image=image,
-            mode=segmentation_pb2.SEGMENT_OBJECT_MODE_SALIENT,
-            max_objects=MAX_OBJECTS,
-            cutout=segmentation_pb2.CutoutOptions(forms=[segmentation_pb2.CUTOUT_FORM_ALPHA]),
-        ),
+        "segmentation.SegmentObject",
+        image=image,
+        mode=segmentation_pb2.SEGMENT_OBJECT_MODE_SALIENT,
+        max_objects=MAX_OBJECTS,
+        cutout=segmentation_pb2.CutoutOptions(forms=[segmentation_pb2.CUTOUT_FORM_ALPHA]),
     )
     boxes = [adapters.bounds(o.box) for o in found.objects if o.box.width and o.box.height]
     alpha = ctx.read_mask(found.cutout.alpha, "SegmentObject.alpha", shape) / 255.0
@@ -95,13 +87,10 @@ def clean_background(
         return media.decode_image(ctx.read_bytes(image, "reference"), "reference", alpha=False)
     mask = ctx.mask_output(hole, common_pb2.DELIVERY_INLINE)
     erased = ctx.call(
-        editing_pb2_grpc.EditingServiceStub,
-        "EraseImage",
-        editing_pb2.EraseImageRequest(
-            image=image,
-            region=editing_pb2.EraseRegion(mask=mask, dilate_pixels=ERASE_GROW),
-            output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG),
-        ),
+        "editing.EraseImage",
+        image=image,
+        region=editing_pb2.EraseRegion(mask=mask, dilate_pixels=ERASE_GROW),
+        output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG),
     )
     return media.decode_image(
         ctx.read_bytes(erased.image, "EraseImage.image"), "reference", alpha=False

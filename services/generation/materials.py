@@ -16,7 +16,7 @@ from common.errors import InvalidArgument
 from common.provider import CallContext, Resource
 from services.generation import colour, layers, layout, typography
 from services.generation.render import element_boxes
-from vipro.v1 import common_pb2, generation_pb2, segmentation_pb2, segmentation_pb2_grpc
+from vipro.v1 import common_pb2, generation_pb2, segmentation_pb2
 
 MIN_PRODUCT_SIDE = 16  # pixels; smaller pictures hold no product worth showing
 OPAQUE = 250  # alpha at or above which a pixel counts as opaque
@@ -52,15 +52,12 @@ def cut_out(ctx: CallContext, image: common_pb2.Image, field: str) -> np.ndarray
         rgba = pixels
     else:
         found = ctx.call(
-            segmentation_pb2_grpc.SegmentationServiceStub,
-            "SegmentObject",
-            segmentation_pb2.SegmentObjectRequest(
-                image=image,
-                mode=segmentation_pb2.SEGMENT_OBJECT_MODE_COMMODITY,
-                cutout=segmentation_pb2.CutoutOptions(
-                    forms=[segmentation_pb2.CUTOUT_FORM_RGBA],
-                    output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG),
-                ),
+            "segmentation.SegmentObject",
+            image=image,
+            mode=segmentation_pb2.SEGMENT_OBJECT_MODE_COMMODITY,
+            cutout=segmentation_pb2.CutoutOptions(
+                forms=[segmentation_pb2.CUTOUT_FORM_RGBA],
+                output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG),
             ),
         )
         rgba = media.decode_image(ctx.read_bytes(found.cutout.rgba, f"{field} cut-out"), field)
