@@ -26,6 +26,7 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.registry.embedded import EmbeddedRegistryClient
+from vipro.v1 import registry_pb2
 
 FAMILIES = ("editing", "segmentation", "generation", "enhancement", "manufacturing", "search")
 DEMO_TENANT = "local"
@@ -368,21 +369,23 @@ class Mesh:
             env: extra environment variables.
         """
         name = name or family
-        port, metrics_port = free_port(), free_port()
+        # The service binds port 0 and reports what it got when it registers: a port probed
+        # free here could be taken (e.g. as a connection's ephemeral source port) before the
+        # service binds it.
         argv = [
             self.python,
             "-m",
             module or f"services.{family}",
             "--port",
-            str(port),
+            "0",
             "--metrics-port",
-            str(metrics_port),
+            "0",
             "--registry",
             f"embedded://{self.gateway_address}",
         ]
         if self.triton_address:
             argv += ["--triton", self.triton_address, "--triton-shm-bytes", str(1 << 20)]
-        info = self._spawn(name, argv, port, metrics_port, env)
+        info = self._spawn(name, argv, 0, 0, env)
         if wait:
             self._await_registered(info)
         return info
@@ -405,22 +408,30 @@ class Mesh:
             time.sleep(0.1)
 
     def _await_registered(self, info: ProcessInfo) -> None:
-        address = f"127.0.0.1:{info.port}"
-        self._await(info, lambda: serving(address))
-        self.wait_registered(address)
-
-    def wait_registered(self, address: str, timeout: float = 20.0) -> None:
-        """Block until an instance at `address` is registered and healthy."""
+        """Block until the service process `info` is registered and serving; record the ports
+        it registered with."""
         client = EmbeddedRegistryClient(self.gateway_address, self.internal_token)
-        deadline = time.monotonic() + timeout
+        found: list[registry_pb2.Instance] = []
+
+        def registered() -> bool:
+            with contextlib.suppress(grpc.RpcError):
+                found[:] = [
+                    i
+                    for i in client.instances()
+                    if i.meta.get("pid") == str(info.pid) and i.healthy
+                ]
+            return bool(found)
+
         try:
-            while time.monotonic() < deadline:
-                if any(i.address == address and i.healthy for i in client.instances()):
-                    return
-                time.sleep(0.1)
+            self._await(info, registered)
         finally:
             client.close()
-        raise TimeoutError(f"{address} did not register within {timeout:.0f} s")
+        info.port = int(found[0].address.rsplit(":", 1)[1])
+        if found[0].metrics_address:
+            info.metrics_port = int(found[0].metrics_address.rsplit(":", 1)[1])
+        self._save()
+        address = f"127.0.0.1:{info.port}"
+        self._await(info, lambda: serving(address))
 
     def up(
         self,
