@@ -4,7 +4,7 @@
     vipro caps [--family F]           the capability catalog
     vipro call editing.ConvertImage --json '{"width": 256}' --in image=photo.jpg --out out/
     vipro jobs submit|watch|get|cancel|list
-    vipro produce general --material product=shoe.png --params '{"sizes": [...]}' --out out/
+    vipro produce general --material product=shoe.png --text headline='Summer Sale' --out out/
     vipro models list|load|unload     models on the mesh's Triton
 
 Which mesh: the state folder is $VIPRO_HOME, else the nearest ``.vipro`` in the working
@@ -616,6 +616,9 @@ def produce(
     materials: Annotated[
         list[str], typer.Option("--material", help="name=FILE or name=FILE:role")
     ] = [],  # noqa: B006
+    texts: Annotated[
+        list[str], typer.Option("--text", help="role=TEXT, e.g. headline='Summer Sale'")
+    ] = [],  # noqa: B006
     params: Annotated[str, typer.Option(help="Recipe parameters as JSON.")] = "",
     recipe: str = "",
     out: OutDir = Path("vipro-out"),
@@ -624,7 +627,8 @@ def produce(
     gateway: Gateway = "",
     api_key: ApiKey = "",
 ) -> None:
-    """Run a production: `vipro produce general --material shoe=shoe.png`."""
+    """Run a production: `vipro produce general --material product=shoe.png --text
+    headline='Summer Sale'` (a material's role is its name unless FILE:role says)."""
     kind = _enum(production_pb2.ProductionType, "PRODUCTION_TYPE_", production_type, "type")
     request = production_pb2.ProduceRequest(type=kind, recipe=recipe)
     try:
@@ -643,6 +647,9 @@ def produce(
             material = request.materials.add(name=name, role=role or name)
             medium = material.video if media_type.startswith("video/") else material.image
             medium.asset_id = info.asset_id
+        for spec in texts:
+            role, _, text = spec.partition("=")
+            request.materials.add(name=role, role=role, text=text)
         stub = production_pb2_grpc.ProductionServiceStub(session.channel)
         t0 = time.perf_counter()
         reply = stub.Produce(request, timeout=timeout)

@@ -1,14 +1,21 @@
 """`make demo`: start the local mesh, run real productions end to end, check what they made.
 
 It starts Triton, the gateway and every family service (state in $VIPRO_HOME, default the
-checkout's .vipro), uploads product pictures as assets, runs the general production (every
-picture laid into four banner sizes), runs a resize as a job and follows its progress, runs the
-enhance production (super-resolution on Triton), cuts the product out
-(segmentation.SegmentObject: RGBA, on white, cropped), reads its label (segmentation.DetectText,
-with a glyph-stroke mask), erases the label with the edit production (and checks it is no longer
-read), makes banners in six sizes with English and Chinese copy (generation.GenerateBanner,
-experimental: layered PSDs and a contact sheet), and asks for productions whose capabilities
-are not served yet (they must answer FAILED_PRECONDITION naming what is missing).
+checkout's .vipro), uploads product pictures as assets, and then:
+
+- the general production: each product picture designed into four banner sizes with copy
+  (generation.GenerateBanner, the product cut out by segmentation.SegmentObject);
+- a resize as a job, following its progress;
+- the enhance production (super-resolution on Triton);
+- a product cut-out (RGBA, on white, cropped), its label read (segmentation.DetectText, with
+  a glyph-stroke mask), and the label erased by the edit production (and no longer read);
+- the assemble production: banners in six sizes, English and Chinese copy, a logo, a layered
+  PSD per English banner;
+- the imitate production: the English 1200x628 banner as a reference, re-made with other
+  products and copy in two sizes (full and low fidelity);
+- a contact sheet of every design;
+- productions whose capabilities are not served yet (they must answer FAILED_PRECONDITION
+  naming what is missing).
 
 Everything goes to demo-output/ (emptied first), each file named with the extension of its
 content. Then every output is checked: it exists, decodes, and has the expected size. A failed
@@ -40,8 +47,6 @@ from vipro.v1 import (
     editing_pb2,
     gateway_pb2,
     gateway_pb2_grpc,
-    generation_pb2,
-    generation_pb2_grpc,
     jobs_pb2,
     jobs_pb2_grpc,
     production_pb2,
@@ -58,7 +63,7 @@ BANNER_COPY = {
     "en": ("Summer Sale on every bottle", "Up to 50% off this week only", "Shop now"),
     "zh": ("夏季大促，全场五折起", "仅限本周，先到先得。", "立即抢购"),
 }
-EXPERIMENTAL = (("vipro-stage", "experimental"),)
+IMITATION_COPY = ("Fresh picks for autumn", "New arrivals every week", "See more")
 PRODUCT_SIZE = 1024
 
 
@@ -87,6 +92,14 @@ def png(pixels: np.ndarray) -> bytes:
     """RGB or RGBA pixels as PNG bytes."""
     order = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
     return cv2.imencode(".png", cv2.cvtColor(pixels, order))[1].tobytes()
+
+
+def copy_materials(copy: tuple[str, str, str]) -> list[production_pb2.Material]:
+    """Headline, subline and call to action as text materials with those roles."""
+    return [
+        production_pb2.Material(name=role, role=role, text=text)
+        for role, text in zip(("headline", "subline", "call_to_action"), copy, strict=True)
+    ]
 
 
 def demo_logo() -> np.ndarray:
@@ -134,6 +147,7 @@ class Demo:
         self.out = out
         self.materials: list[production_pb2.Material] = []
         self.expected: list[Expected] = []
+        self.designs: list[np.ndarray] = []  # every banner and imitation, for the contact sheet
         self.summary: dict = {"gateway": mesh.gateway_address}
 
     def save(
@@ -175,13 +189,14 @@ class Demo:
 
     # Steps: each makes outputs and returns a one-line report -------------------------------
     def general(self) -> str:
+        """The general production: each product picture in a designed banner of four sizes,
+        with English copy given as text materials."""
         request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_GENERAL)
-        request.params.update(
-            {"sizes": [{"width": w, "height": h} for w, h in BANNER_SIZES], "fit": "FIT_MODE_PAD"}
-        )
+        request.params.update({"sizes": [{"width": w, "height": h} for w, h in BANNER_SIZES]})
         request.materials.extend(self.materials)
+        request.materials.extend(copy_materials(BANNER_COPY["en"]))
         t0 = time.perf_counter()
-        reply = self.producer.Produce(request, timeout=120)
+        reply = self.producer.Produce(request, timeout=300)
         ms = (time.perf_counter() - t0) * 1000
         for material in reply.materials:
             width, height = material.name.rsplit("-", 1)[1].split("x")
@@ -293,48 +308,76 @@ class Demo:
         return f"label erased in {ms:.0f} ms (text read afterwards: {left or 'none'})"
 
     def banners(self) -> str:
-        """GenerateBanner (experimental) in six sizes, English and Chinese copy, the products
-        cut out by SegmentObject, a layered PSD per English banner, and a contact sheet."""
-        stub = generation_pb2_grpc.GenerationServiceStub(self.channel)
-        logo = common_pb2.Image(inline=png(demo_logo()))
-        pictures, psds, t0 = [], 0, time.perf_counter()
-        for language, (headline, subline, action) in BANNER_COPY.items():
-            request = generation_pb2.GenerateBannerRequest(
-                product_images=[m.image for m in self.materials[:2]],
-                logo=logo,
-                headline=headline,
-                subline=subline,
-                call_to_action=action,
-                sizes=[common_pb2.Size(width=w, height=h) for w, h in DESIGN_SIZES],
-                layered_psd=language == "en",
-                seed=11,
-                output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG),
+        """The assemble production in six sizes, English and Chinese copy: the products cut
+        out by SegmentObject, a logo, a layered PSD per English banner."""
+        logo = production_pb2.Material(
+            name="logo", role="logo", image=common_pb2.Image(inline=png(demo_logo()))
+        )
+        t0, psds = time.perf_counter(), 0
+        for language, copy in BANNER_COPY.items():
+            request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_ASSEMBLE)
+            request.materials.extend([*self.materials[:2], logo, *copy_materials(copy)])
+            request.params.update(
+                {
+                    "sizes": [{"width": w, "height": h} for w, h in DESIGN_SIZES],
+                    "layered_psd": language == "en",
+                    "seed": 11,
+                }
             )
-            reply = stub.GenerateBanner(request, timeout=300, metadata=EXPERIMENTAL)
-            for design in reply.banners:
-                size = (design.size.width, design.size.height)
-                stem = f"{language}-{size[0]}x{size[1]}"
-                path = self.save(stem, design.image, size, 3, folder="banners")
-                pictures.append(cv2.imread(str(path))[..., ::-1])
-                if design.psd_asset_id:
+            reply = self.producer.Produce(request, timeout=300)
+            for material in reply.materials:
+                stem = f"{language}-{material.name}"
+                size = tuple(int(v) for v in material.name.split("-")[1].split("x"))
+                path = self.save(stem, material.image, size, 3, folder="banners")
+                self.designs.append(cv2.imread(str(path))[..., ::-1])
+                if psd := material.labels.get("psd_asset_id"):
                     target = OutputFolder(self.out / "banners")
-                    target.write_with(
-                        stem, lambda p, a=design.psd_asset_id: self.assets.download_to(a, p)
-                    )
+                    target.write_with(stem, lambda p, a=psd: self.assets.download_to(a, p))
                     psds += 1
         ms = (time.perf_counter() - t0) * 1000
-        sheet = OutputFolder(self.out / "banners").write_bytes(
-            "contact-sheet", png(contact_sheet(pictures))
+        self.summary["banners"] = {
+            "designs": len(self.designs),
+            "psd": psds,
+            "milliseconds": round(ms),
+        }
+        return f"{len(self.designs)} banners and {psds} layered PSDs in {ms:.0f} ms"
+
+    def imitate(self) -> str:
+        """The imitate production: the English 1200x628 banner as the reference, new
+        products and copy, re-flowed into two other sizes at full and low fidelity."""
+        reference = self.out / "banners" / "en-banner-1200x628-0.png"
+        material = production_pb2.Material(
+            name="reference",
+            role="reference",
+            image=common_pb2.Image(inline=reference.read_bytes()),
         )
-        self.expected.append(Expected(sheet))
-        self.summary["banners"] = {"designs": len(pictures), "psd": psds, "milliseconds": round(ms)}
-        return f"{len(pictures)} banners and {psds} layered PSDs in {ms:.0f} ms"
+        products = self.materials[1:] or self.materials
+        t0, made = time.perf_counter(), 0
+        for (width, height), fidelity in (((1080, 1080), 1.0), ((1200, 628), 0.3)):
+            request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_IMITATE)
+            request.materials.extend([material, *products, *copy_materials(IMITATION_COPY)])
+            request.params.update(
+                {"size": {"width": width, "height": height}, "fidelity": fidelity, "seed": 5}
+            )
+            reply = self.producer.Produce(request, timeout=300)
+            for design in reply.materials:
+                stem = f"{design.name}-fidelity-{fidelity:g}"
+                path = self.save(stem, design.image, (width, height), 3, folder="imitate")
+                self.designs.append(cv2.imread(str(path))[..., ::-1])
+                made += 1
+        ms = (time.perf_counter() - t0) * 1000
+        self.summary["imitate"] = {"designs": made, "milliseconds": round(ms)}
+        return f"{made} imitations of {reference.name} in {ms:.0f} ms"
+
+    def sheet(self) -> str:
+        """A contact sheet of every banner and imitation made, for people to look at."""
+        path = OutputFolder(self.out).write_bytes("contact-sheet", png(contact_sheet(self.designs)))
+        self.expected.append(Expected(path))
+        return f"{len(self.designs)} designs in {path.relative_to(self.out)}"
 
     def not_yet_served(self) -> str:
         """Productions whose capabilities are not built yet must say what is missing."""
         answers = {}
-        # ASSEMBLE and IMITATE run on capabilities served as experimental (the banners step
-        # shows them); their productions are wired when those capabilities are ga.
         for kind in ("EXTEND", "SUMMARY"):
             request = production_pb2.ProduceRequest(
                 type=production_pb2.ProductionType.Value(f"PRODUCTION_TYPE_{kind}"),
@@ -389,6 +432,8 @@ def main(home: Path | None = None, out: Path = REPO / "demo-output") -> int:
         ("text on the product", demo.text),
         ("edit production", demo.edit),
         ("banners", demo.banners),
+        ("imitation", demo.imitate),
+        ("contact sheet", demo.sheet),
         ("productions not served yet", demo.not_yet_served),
     ):
         run_step(name, step, failures)

@@ -10,17 +10,20 @@ A recipe is a YAML file in the recipes directory (deploy/recipes/)::
       - id: resize
         capability: editing.ConvertImage
         for_each: materials          # or product_images, or steps.<id>
-        role: ""                     # only materials of this role ("" for all images)
+        role: ""                     # only materials of this role, or of these roles
+                                     # ([product, ""]: "" is no role); "" for all images
         matrix: {size: ${params.sizes}}
         request: {image: ${item.image}, width: ${size.width}, height: ${size.height}}
         output: {name: "${item.name}-${size.width}x${size.height}", image: ${result.image}}
 
-`${path}` reads params, materials (by name), item (the for_each element), matrix variables,
+`${path}` reads params, materials (by name), roles (materials by role: `roles.logo[0]`; the
+products' pictures count as role "product"), item (the for_each element), matrix variables,
 steps.<id> (a list of that step's results) and, in `output`, result; `output_each: result.x`
 makes one output per element of a result list, read as `entry`; `[*]` maps a path over a list.
-A value that is exactly one `${...}` keeps its type; otherwise it is text. Steps run as soon as
-the steps they read are done. Before anything runs, every capability is checked: a missing one
-fails the production with FAILED_PRECONDITION naming it.
+A value that is exactly one `${...}` keeps its type; otherwise it is text. `${path?}` marks an
+optional value: where the path does not exist, the field (or list element) is left out, or the
+text is empty. Steps run as soon as the steps they read are done. Before anything runs, every
+capability is checked: a missing one fails the production with FAILED_PRECONDITION naming it.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ class Step:
     capability: str
     request: dict
     for_each: str = ""
-    role: str = ""
+    role: str | list[str] = ""
     matrix: dict = field(default_factory=dict)
     output: dict | None = None
     output_each: str = ""
@@ -171,21 +174,38 @@ def lookup(scope: Any, path: str) -> Any:
     return value
 
 
+_ABSENT = object()
+"""What an optional reference (``${path?}``) to a missing path renders to: left out."""
+
+
 def render(template: Any, scope: dict) -> Any:
     """Substitute ${...} references in a template (dicts and lists recursively)."""
     if isinstance(template, dict):
-        return {k: render(v, scope) for k, v in template.items()}
+        rendered = {k: render(v, scope) for k, v in template.items()}
+        return {k: v for k, v in rendered.items() if v is not _ABSENT}
     if isinstance(template, list):
-        return [render(v, scope) for v in template]
+        return [v for v in (render(v, scope) for v in template) if v is not _ABSENT]
     if not isinstance(template, str):
         return template
     whole = _REF.fullmatch(template.strip())
     if whole:
-        return lookup(scope, whole.group(1))
-    return _REF.sub(lambda m: _text(lookup(scope, m.group(1))), template)
+        return _reference(scope, whole.group(1))
+    return _REF.sub(lambda m: _text(_reference(scope, m.group(1))), template)
+
+
+def _reference(scope: dict, path: str) -> Any:
+    """The value a reference names; :data:`_ABSENT` for a missing optional one (``path?``)."""
+    if not path.endswith("?"):
+        return lookup(scope, path)
+    try:
+        return lookup(scope, path[:-1])
+    except KeyError:
+        return _ABSENT
 
 
 def _text(value: Any) -> str:
+    if value is _ABSENT:
+        return ""
     # Struct params arrive as floats: 800.0 reads better as 800 inside a name.
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -301,15 +321,24 @@ class Producer:
         params = dict(recipe.params)
         params.update(json_format.MessageToDict(request.params))
         materials = [_to_dict(m) for m in request.materials]
+        product_images = [
+            {"product_id": p.product_id, "index": i, "image": _to_dict(img)}
+            for p in request.products
+            for i, img in enumerate(p.images)
+        ]
+        roles: dict[str, list[dict]] = {}
+        for material in materials:
+            roles.setdefault(material.get("role", ""), []).append(material)
+        for picture in product_images:
+            roles.setdefault("product", []).append(
+                {"name": picture["product_id"], "role": "product", "image": picture["image"]}
+            )
         scope: dict[str, Any] = {
             "params": params,
             "materials": {m.get("name", f"m{i}"): m for i, m in enumerate(materials)},
             "material_list": materials,
-            "product_images": [
-                {"product_id": p.product_id, "index": i, "image": _to_dict(img)}
-                for p in request.products
-                for i, img in enumerate(p.images)
-            ],
+            "roles": roles,
+            "product_images": product_images,
             "drafts": [_to_dict(d) for d in request.drafts],
             "case_ids": list(request.case_ids),
             "steps": {},
@@ -371,10 +400,11 @@ class Producer:
         if not step.for_each:
             return [None]
         if step.for_each == "materials":
+            roles = [step.role] if isinstance(step.role, str) else step.role
             return [
                 m
                 for m in scope["material_list"]
-                if "image" in m and (not step.role or m.get("role") == step.role)
+                if "image" in m and (not step.role or m.get("role", "") in roles)
             ]
         if step.for_each == "product_images":
             return scope["product_images"]
@@ -387,6 +417,11 @@ class Producer:
             dict(zip(step.matrix, values, strict=True)) for values in itertools.product(*axes)
         ]
         items = self._items(step, scope)
+        if not items:
+            wanted = f" with role {step.role!r}" if step.role else ""
+            raise InvalidArgument.field(
+                f"recipe.{step.id}", f"has nothing to work on: no {step.for_each}{wanted}"
+            )
         if len(items) * len(combos) > MAX_CALLS_PER_STEP:
             raise InvalidArgument.field(
                 f"recipe.{step.id}",
@@ -420,7 +455,13 @@ class Producer:
                 raise InvalidArgument.field(f"recipe.{step.id}", str(exc)) from None
             async with run.slots:
                 reply = await run.call(step, method, request.SerializeToString())
-            result = _to_dict(message_factory.GetMessageClass(md.output_type).FromString(reply))
+            response = message_factory.GetMessageClass(md.output_type).FromString(reply)
+            # Scalars at their defaults are kept (variant 0, an empty asset id): outputs name them.
+            result = json_format.MessageToDict(
+                response,
+                preserving_proto_field_name=True,
+                always_print_fields_with_no_presence=True,
+            )
             if step.output is not None:
                 out_scope = {**local, "result": result}
                 try:

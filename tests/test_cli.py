@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.banner_scenes import bottle
+
 VIPRO = Path(sys.executable).with_name("vipro")
 
 
@@ -175,3 +177,18 @@ def test_status_without_a_mesh_says_so(tmp_path):
     result = vipro("status", cwd=tmp_path, env={"VIPRO_HOME": str(tmp_path / "none")})
     assert result.returncode == 0
     assert "no mesh running" in result.stdout and "vipro up" in result.stdout
+
+
+def test_produce_takes_pictures_and_copy_and_writes_the_designs(mesh, tmp_path):
+    product = tmp_path / "shoe.png"
+    cv2.imwrite(str(product), cv2.cvtColor(bottle(120, 240), cv2.COLOR_RGBA2BGRA))
+    sizes = '{"sizes": [{"width": 300, "height": 250}, {"width": 728, "height": 90}]}'
+    result = vipro(
+        "produce", "general", "--material", f"product={product}", "--text",
+        "headline=Summer Sale", "--params", sizes, "--out", "designs", cwd=tmp_path,
+        env=keyed(mesh),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    written = sorted(p.name for p in (tmp_path / "designs").iterdir())
+    assert written == ["product-300x250.png", "product-728x90.png"], result.stdout
+    assert cv2.imread(str(tmp_path / "designs" / "product-728x90.png")).shape == (90, 728, 3)

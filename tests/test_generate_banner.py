@@ -16,7 +16,6 @@ from common.client import AssetClient
 from tests.helpers import decoded, png, violations
 from vipro.v1 import common_pb2, generation_pb2, generation_pb2_grpc
 
-EXPERIMENTAL = (("vipro-stage", "experimental"),)
 SIZES = [(1200, 628), (300, 250), (728, 90), (1080, 1920)]
 
 
@@ -61,9 +60,7 @@ def overlap(a, b) -> bool:
 
 
 def test_banners_in_every_size_keep_copy_inside_and_off_the_products(generation):
-    reply = generation.GenerateBanner(
-        request(variants_per_size=2), timeout=120, metadata=EXPERIMENTAL
-    )
+    reply = generation.GenerateBanner(request(variants_per_size=2), timeout=120)
     assert reply.seed == 7 and len(reply.banners) == 2 * len(SIZES)
     for design, (width, height) in zip(
         reply.banners, [s for s in SIZES for _ in (0, 1)], strict=True
@@ -91,7 +88,6 @@ def test_chinese_copy_and_a_product_without_alpha(generation):
             sizes=[common_pb2.Size(width=1080, height=1080)],
         ),
         timeout=120,
-        metadata=EXPERIMENTAL,
     )
     design = reply.banners[0]
     (product,) = boxes(design, "product")
@@ -108,7 +104,6 @@ def test_layered_psd_opens_with_its_layers_and_equals_the_flat_design(generation
             output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG),
         ),
         timeout=120,
-        metadata=EXPERIMENTAL,
     )
     design = reply.banners[0]
     assert design.psd_asset_id.startswith("sha256:")
@@ -136,7 +131,7 @@ def test_layered_psd_opens_with_its_layers_and_equals_the_flat_design(generation
 )
 def test_bad_input_is_invalid_argument_naming_the_field(generation, fields, field):
     with pytest.raises(grpc.RpcError) as bad:
-        generation.GenerateBanner(request(**fields), timeout=60, metadata=EXPERIMENTAL)
+        generation.GenerateBanner(request(**fields), timeout=60)
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field in violations(bad.value), violations(bad.value)
 
@@ -144,6 +139,6 @@ def test_bad_input_is_invalid_argument_naming_the_field(generation, fields, fiel
 def test_nothing_to_show_is_refused_by_the_contract(generation):
     empty = generation_pb2.GenerateBannerRequest(sizes=[common_pb2.Size(width=300, height=250)])
     with pytest.raises(grpc.RpcError) as bad:
-        generation.GenerateBanner(empty, timeout=30, metadata=EXPERIMENTAL)
+        generation.GenerateBanner(empty, timeout=30)
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "product_images" in violations(bad.value)

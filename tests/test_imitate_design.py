@@ -21,10 +21,11 @@ from vipro.v1 import (
     common_pb2,
     generation_pb2,
     generation_pb2_grpc,
+    production_pb2,
+    production_pb2_grpc,
     segmentation_pb2,
 )
 
-EXPERIMENTAL = (("vipro-stage", "experimental"),)
 LAYOUTS = Path(__file__).resolve().parents[1] / "deploy" / "layouts"
 
 
@@ -68,7 +69,6 @@ def test_a_reference_comes_back_as_its_own_layers(generation, vision_mesh, refer
             output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG),
         ),
         timeout=180,
-        metadata=EXPERIMENTAL,
     )
     headline = found_boxes(reply, "headline")
     assert headline and box_iou(headline[0], truth.boxes("headline")[0]) >= 0.5, headline
@@ -97,7 +97,6 @@ def test_new_copy_and_products_in_the_reference_layout_are_read_back(
             output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_PNG),
         ),
         timeout=180,
-        metadata=EXPERIMENTAL,
     )
     design = reply.designs[0]
     labels = {b.label for b in design.elements}
@@ -123,7 +122,39 @@ def test_a_reference_that_is_not_a_picture_is_invalid(generation):
         generation.ImitateDesign(
             generation_pb2.ImitateDesignRequest(reference=common_pb2.Image(inline=b"nope")),
             timeout=30,
-            metadata=EXPERIMENTAL,
         )
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "reference" in violations(bad.value)
+
+
+def test_the_imitate_production_remakes_a_reference_with_new_materials(vision_mesh, reference):
+    rgb, _ = reference
+    producer = production_pb2_grpc.ProductionServiceStub(
+        connect(vision_mesh.gateway_address, vision_mesh.api_key)
+    )
+    request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_IMITATE)
+    request.materials.add(name="ref", role="reference", image=common_pb2.Image(inline=png(rgb)))
+    request.materials.add(
+        name="flask", role="product", image=common_pb2.Image(inline=png(bottle(300, 600)))
+    )
+    request.materials.add(name="h", role="headline", text="Autumn Deals")
+    request.params.update({"size": {"width": 600, "height": 600}, "variants": 2})
+    reply = producer.Produce(request, timeout=300)
+    assert sorted(m.name for m in reply.materials) == ["design-600x600-0", "design-600x600-1"]
+    assert [s.capability for s in reply.case.steps] == ["generation.ImitateDesign"]
+    data = AssetClient(connect(vision_mesh.gateway_address, vision_mesh.api_key)).download(
+        reply.materials[0].image.asset_id
+    )
+    assert decoded(common_pb2.Image(inline=data)).shape[:2] == (600, 600)
+
+
+def test_the_imitate_production_without_a_reference_names_what_is_missing(vision_mesh):
+    producer = production_pb2_grpc.ProductionServiceStub(
+        connect(vision_mesh.gateway_address, vision_mesh.api_key)
+    )
+    request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_IMITATE)
+    request.materials.add(name="h", role="headline", text="Autumn Deals")
+    with pytest.raises(grpc.RpcError) as info:
+        producer.Produce(request, timeout=60)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "roles.reference" in info.value.details()

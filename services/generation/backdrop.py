@@ -41,7 +41,7 @@ def _full(field: np.ndarray, width: int, height: int) -> np.ndarray:
 def gradient(
     width: int, height: int, scheme: colour.Scheme, focus: Sequence[Box], seed: int
 ) -> np.ndarray:
-    """``uint8`` RGB ``(height, width, 3)``: the scheme's background colour as a gradient
+    """``uint8`` opaque RGBA ``(height, width, 4)``: the scheme's background colour as a gradient
     (lightness +-``GRADIENT_LIGHTNESS``/2 along a seeded direction), a soft accent-coloured
     light behind each ``focus`` box, ordered-dithered against banding."""
     angle = np.random.default_rng(seed).uniform(0, 2 * np.pi)
@@ -58,9 +58,9 @@ def gradient(
         spread = 0.375 * np.hypot(x1 - x0, y1 - y0)
         glow = GLOW_OPACITY * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * spread**2))
         rgb += (accent - rgb) * glow[..., None]
-    full = _full(rgb, width, height)
-    dither = np.tile(DITHER, (-(-height // 4), -(-width // 4)))[:height, :width, None]
-    return np.clip(full + dither + 0.5, 0, 255).astype(np.uint8)
+    dither = np.tile(DITHER, (-(-height // 4), -(-width // 4)))[:height, :width]
+    dithered = cv2.add(_full(rgb, width, height), cv2.cvtColor(dither, cv2.COLOR_GRAY2RGB))
+    return cv2.cvtColor(np.clip(dithered + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2RGBA)
 
 
 def decoration(
@@ -88,10 +88,8 @@ def decoration(
             break
     if not placed:
         return None
-    rgba = np.empty((height, width, 4), np.uint8)
-    rgba[..., :3] = scheme.accent
-    rgba[..., 3] = np.round(_full(alpha, width, height) * 255).astype(np.uint8)
-    return rgba
+    opacity = _full(np.round(alpha * 255).astype(np.uint8), width, height)
+    return cv2.merge([*(np.full_like(opacity, c) for c in scheme.accent), opacity])
 
 
 def _disc_meets(cx: float, cy: float, radius: float, box: Box) -> bool:

@@ -16,7 +16,7 @@ from services.generation.materials import (
     FONTS,
     brand_colours,
     check_copy,
-    cut_out,
+    cut_out_all,
     design_message,
     read_logo,
     seed_of,
@@ -30,7 +30,7 @@ MAX_DESIGNS = 40
 @capability(
     "generation.GenerateBanner",
     version="0.1.0",
-    stage="experimental",
+    stage="ga",
     memory=MemoryCost(per_pixel=120),  # per pixel of the largest banner, and of each picture
     resources=(FONTS, FAMILIES),
 )
@@ -49,9 +49,7 @@ def generate_banner(
     check_copy(ctx.resource("fonts"), copy)
     ctx.admit(max(s.width * s.height for s in request.sizes), "banner canvas")
     with ctx.stage("materials"):
-        products = [
-            cut_out(ctx, p, f"product_images[{i}]") for i, p in enumerate(request.product_images)
-        ]
+        products = cut_out_all(ctx, request.product_images)
         logo = read_logo(ctx, request.logo)
         background = None
         if request.HasField("background"):

@@ -20,7 +20,7 @@ from services.generation.materials import (
     FONTS,
     MIN_PRODUCT_SIDE,
     check_copy,
-    cut_out,
+    cut_out_all,
     design_message,
     read_logo,
     seed_of,
@@ -156,7 +156,7 @@ def output_size(request: generation_pb2.ImitateDesignRequest, shape: tuple[int, 
 @capability(
     "generation.ImitateDesign",
     version="0.1.0",
-    stage="experimental",
+    stage="ga",
     memory=MemoryCost(per_pixel=300),  # per reference and design pixel
     resources=(FONTS, FAMILIES),
 )
@@ -184,9 +184,7 @@ def imitate_design(
     for role, (x0, y0, x1, y1) in found.roles:
         response.reference_elements.append(adapters.box(x0, y0, x1 - x0, y1 - y0, label=role))
     with ctx.stage("materials"):
-        products = [
-            cut_out(ctx, p, f"product_images[{i}]") for i, p in enumerate(request.product_images)
-        ]
+        products = cut_out_all(ctx, request.product_images)
         logo = read_logo(ctx, request.logo)
     if products or logo is not None or any(copy.values()):
         materials = layout.Materials.of(products, logo, **copy)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from services.generation import colour, layers, layout, typography
 from services.generation.render import element_boxes
 from vipro.v1 import common_pb2, generation_pb2, segmentation_pb2
 
+MAX_CUTOUTS_IN_FLIGHT = 4  # segmentation calls one request has open at once
 MIN_PRODUCT_SIDE = 16  # pixels; smaller pictures hold no product worth showing
 OPAQUE = 250  # alpha at or above which a pixel counts as opaque
 PSD_MEDIA_TYPE = "image/vnd.adobe.photoshop"
@@ -64,6 +66,15 @@ def cut_out(ctx: CallContext, image: common_pb2.Image, field: str) -> np.ndarray
     if not rgba[..., 3].any():
         raise InvalidArgument.field(field, "has no visible pixel to place")
     return tight(rgba)
+
+
+def cut_out_all(ctx: CallContext, images: Sequence[common_pb2.Image]) -> list[np.ndarray]:
+    """:func:`cut_out` of every product picture (field ``product_images[i]``), the
+    segmentation calls in flight together."""
+    with ThreadPoolExecutor(max(1, min(len(images), MAX_CUTOUTS_IN_FLIGHT))) as pool:
+        return list(
+            pool.map(lambda i: cut_out(ctx, images[i], f"product_images[{i}]"), range(len(images)))
+        )
 
 
 def read_logo(ctx: CallContext, image: common_pb2.Image, field: str = "logo") -> np.ndarray | None:

@@ -9,6 +9,7 @@ the text the plate's text colour.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,6 +50,13 @@ class Assets:
     palette: np.ndarray
     seed: int = 0
 
+    @functools.cached_property
+    def premultiplied(self) -> list[np.ndarray | None]:
+        """The products then the logo, :func:`premultiply`-ed once for every layout drawn."""
+        return [premultiply(p) for p in self.products] + [
+            None if self.logo is None else premultiply(self.logo)
+        ]
+
 
 def cover(picture: np.ndarray, width: int, height: int) -> np.ndarray:
     """``picture`` scaled to cover ``width`` x ``height`` and centre-cropped to it."""
@@ -61,14 +69,19 @@ def cover(picture: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.ascontiguousarray(big[top : top + height, left : left + width])
 
 
-def resized(rgba: np.ndarray, box: Box) -> np.ndarray:
-    """An RGBA picture resampled to fill ``box`` (area averaging when shrinking, on
-    premultiplied colour so transparent pixels do not darken the edges)."""
-    width, height = box[2] - box[0], box[3] - box[1]
-    shrink = width < rgba.shape[1]
-    method = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+def premultiply(rgba: np.ndarray) -> np.ndarray:
+    """``float32`` RGBA with colour multiplied by alpha (both 0-255): what :func:`resized`
+    resamples, so transparent pixels do not darken the edges."""
     alpha = rgba[..., 3:].astype(np.float32) / 255.0
-    premultiplied = np.dstack([rgba[..., :3].astype(np.float32) * alpha, alpha[..., 0] * 255.0])
+    return np.dstack([rgba[..., :3].astype(np.float32) * alpha, alpha[..., 0] * 255.0])
+
+
+def resized(premultiplied: np.ndarray, box: Box) -> np.ndarray:
+    """A :func:`premultiply`-ed picture resampled to fill ``box`` (area averaging when
+    shrinking), as ``uint8`` straight-alpha RGBA."""
+    width, height = box[2] - box[0], box[3] - box[1]
+    shrink = width < premultiplied.shape[1]
+    method = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
     out = cv2.resize(premultiplied, (width, height), interpolation=method)
     a = np.clip(out[..., 3:], 0, 255)
     rgb = np.where(a > 0, out[..., :3] / np.maximum(a / 255.0, 1e-6), 0)
@@ -145,34 +158,18 @@ def draw(layout: Layout, assets: Assets) -> list[Layer]:
     scheme = assets.scheme
     copy = [p for p in layout.placements if p.role in ("headline", "subline")]
     if assets.background is not None:
-        stack = [
-            Layer(
-                "background",
-                "background",
-                np.dstack(
-                    [
-                        cover(assets.background, width, height),
-                        np.full((height, width), 255, np.uint8),
-                    ]
-                ),
-            )
-        ]
+        opaque = cv2.cvtColor(cover(assets.background, width, height), cv2.COLOR_RGB2RGBA)
+        stack = [Layer("background", "background", opaque)]
     else:
         focus = layout.boxes("product")
-        rgb = backdrop.gradient(width, height, scheme, focus, assets.seed)
-        stack = [
-            Layer(
-                "background",
-                "background",
-                np.dstack([rgb, np.full((height, width), 255, np.uint8)]),
-            )
-        ]
+        rgba = backdrop.gradient(width, height, scheme, focus, assets.seed)
+        stack = [Layer("background", "background", rgba)]
         shapes = backdrop.decoration(width, height, scheme, [p.box for p in copy], assets.seed)
         if shapes is not None:
             stack.append(Layer("decoration", "decoration", shapes))
     for placement in layout.placements:
         if placement.role == "product":
-            picture = assets.products[placement.index]
+            picture = assets.premultiplied[placement.index]
             stack.append(contact_shadow(placement.box))
             stack.append(
                 Layer(
@@ -184,7 +181,12 @@ def draw(layout: Layout, assets: Assets) -> list[Layer]:
             )
         elif placement.role == "logo" and assets.logo is not None:
             stack.append(
-                Layer("logo", "logo", resized(assets.logo, placement.box), *placement.box[:2])
+                Layer(
+                    "logo",
+                    "logo",
+                    resized(assets.premultiplied[-1], placement.box),
+                    *placement.box[:2],
+                )
             )
     stack += copy_layers(layout, assets, stack)
     return stack

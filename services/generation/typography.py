@@ -105,6 +105,13 @@ def _em_width(face: Face, text: str) -> float:
     return face.font(REFERENCE_SIZE).getlength(text) / REFERENCE_SIZE
 
 
+@functools.lru_cache(maxsize=65536)
+def _line_bounds(face: Face, size: int, line: str) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of ``line``'s ink and advance at ``size`` pixels per em,
+    from its pen start on the baseline; layouts try the same lines in many boxes."""
+    return face.font(size).getbbox(line, anchor="ls") if line else (0, 0, 0, 0)
+
+
 def _open_face(entry: dict) -> Face:
     """The face an entry of the manifest names, with its character map.
 
@@ -221,7 +228,8 @@ class Piece(NamedTuple):
     tail_width: float
 
 
-def _pieces(face: Face, paragraph: str) -> list[Piece]:
+@functools.lru_cache(maxsize=4096)
+def _pieces(face: Face, paragraph: str) -> tuple[Piece, ...]:
     """A paragraph cut at its break opportunities, measured in ``face``."""
     paragraph = paragraph.strip("".join(SPACES))
     cuts, before = [], paragraph[:1]
@@ -235,10 +243,10 @@ def _pieces(face: Face, paragraph: str) -> list[Piece]:
         body = paragraph[start:end].rstrip("".join(SPACES))
         tail = paragraph[start + len(body) : end]
         pieces.append(Piece(body, tail, _em_width(face, body), _em_width(face, tail)))
-    return pieces
+    return tuple(pieces)
 
 
-def _break_lines(paragraphs: list[list[Piece]], width: float) -> list[str] | None:
+def _break_lines(paragraphs: list[tuple[Piece, ...]], width: float) -> list[str] | None:
     """Greedy line breaking of measured paragraphs into lines at most ``width`` ems wide;
     ``None`` when one piece (a word, or ideographs held together by kinsoku) is wider alone."""
     lines = []
@@ -310,7 +318,7 @@ def _set(
     last line's descent, widened wherever ink reaches beyond them."""
     font = face.font(size)
     ascent, descent = font.getmetrics()
-    boxes = [font.getbbox(line, anchor="ls") if line else (0, 0, 0, 0) for line in lines]
+    boxes = [_line_bounds(face, size, line) for line in lines]
     offsets = [round(i * line_spacing * size) for i in range(len(lines))]
     top = max(max(ascent, -box[1]) - offset for box, offset in zip(boxes, offsets, strict=True))
     height = max(
