@@ -345,7 +345,7 @@ class Demo:
     def imitate(self) -> str:
         """The imitate production: the English 1200x628 banner as the reference, new
         products and copy, re-flowed into two other sizes at full and low fidelity."""
-        reference = self.out / "banners" / "en-banner-1200x628-0.png"
+        (reference,) = (self.out / "banners").glob("en-banner-1200x628-0.[jp]*g")
         material = production_pb2.Material(
             name="reference",
             role="reference",

@@ -104,19 +104,38 @@ def test_missing_fonts_fail_naming_the_make_target(tmp_path):
 
 def test_no_line_starts_with_a_comma_or_full_stop(fonts):
     # Five ideographs fill the 5.5 em line, so a naive break puts the mark after them first on
-    # the next line; kinsoku carries the fifth ideograph down with it.
+    # the next line; kinsoku keeps it with the ideograph before it.
     size = 40
     assert fonts.choose(HAN).font(size).getlength("一二三四五") <= 5.5 * size
     for mark in "，。":
         block = at_size(f"一二三四五{mark}六七八九十", size, 5.5, fonts)
-        assert texts(block) == ["一二三四", f"五{mark}六七八", "九十"]
+        lines = texts(block)
+        assert "".join(lines) == f"一二三四五{mark}六七八九十"
+        assert not any(line.startswith(mark) for line in lines), lines
+        assert len(lines) == 3  # as few lines as greedy breaking needs
 
 
 def test_no_line_ends_with_an_opening_bracket(fonts):
     block = at_size("一二三四（五六）七八九十", 40, 5.5, fonts)
-    assert texts(block) == ["一二三四", "（五六）七", "八九十"]
+    assert texts(block) == ["一二三四", "（五六）", "七八九十"]
     block = at_size("一二三（ Summer Sale", 40, 5.5, fonts)  # a space does not loosen the bracket
     assert texts(block) == ["一二三", "（ Summer", "Sale"]
+
+
+def test_chinese_lines_break_after_punctuation_and_come_out_even(fonts):
+    # Greedy breaking fills the first line and strands the rest: "夏季大促，全场" / "五折起".
+    size = 40
+    block = at_size("夏季大促，全场五折起", size, 7.5, fonts)
+    assert texts(block) == ["夏季大促，", "全场五折起"]
+    block = at_size("仅限本周，先到先得。", size, 8.5, fonts)
+    assert texts(block) == ["仅限本周，", "先到先得。"]
+
+
+def test_latin_lines_come_out_even(fonts):
+    # Greedy breaking gives "Our biggest summer sale on" / "every bottle".
+    block = at_size("Our biggest summer sale on every bottle", 40, 14, fonts)
+    widths = [line.width for line in block.lines]
+    assert len(widths) == 2 and max(widths) - min(widths) < 0.2 * 14 * 40, texts(block)
 
 
 def test_kinsoku_holds_for_random_chinese_copy(fonts):
@@ -144,7 +163,7 @@ def test_latin_words_are_never_split(fonts):
 
 def test_mixed_copy_keeps_latin_words_whole(fonts):
     block = at_size("夏季大促 Summer Sale 50% OFF", 40, 4.5, fonts)
-    assert texts(block) == ["夏季大促", "Summer", "Sale 50%", "OFF"]
+    assert texts(block) == ["夏季大促", "Summer", "Sale", "50% OFF"]
 
 
 def test_a_word_wider_than_the_box_does_not_fit(fonts):

@@ -41,6 +41,11 @@ NO_LINE_START = frozenset(
     ",.;:!?)]}%"
 )
 NO_LINE_END = frozenset("（「『【〔《〈〖〘｛［〝‘“￥＄([{")
+# A break right after these reads as a pause; between two other ideographs it may split a phrase.
+BREAK_AFTER = frozenset("。，、．：；！？）」』】〕》〉〗〙｝］…,.;:!?)]}")
+MID_PHRASE_BREAK = 0.3
+"""Cost of a line break between two ideographs, against the squared slack (as a share of the
+line) of each line: a phrase stays whole unless that leaves a line a third emptier."""
 
 
 class TypographyError(Exception):
@@ -267,6 +272,43 @@ def _break_lines(paragraphs: list[tuple[Piece, ...]], width: float) -> list[str]
     return lines
 
 
+def _balance(pieces: tuple[Piece, ...], width: float, count: int) -> list[str]:
+    """The paragraph in ``count`` lines at most ``width`` ems wide, chosen (among all such
+    breakings) to make the lines as even as possible and to break Chinese copy after its
+    punctuation rather than inside a phrase: squared slack per line plus
+    :data:`MID_PHRASE_BREAK` per break between two ideographs. ``count`` must be reachable
+    (the greedy line count is)."""
+    n = len(pieces)
+    starts = [0.0]
+    for piece in pieces:
+        starts.append(starts[-1] + piece.body_width + piece.tail_width)
+
+    def cost(i: int, j: int) -> float:
+        used = starts[j] - starts[i] - pieces[j - 1].tail_width
+        if used > width:
+            return float("inf")
+        mid_phrase = j < n and not pieces[j - 1].tail and pieces[j - 1].body[-1] not in BREAK_AFTER
+        return ((width - used) / width) ** 2 + (MID_PHRASE_BREAK if mid_phrase else 0.0)
+
+    best = [[float("inf")] * (n + 1) for _ in range(count + 1)]
+    back = [[0] * (n + 1) for _ in range(count + 1)]
+    best[0][0] = 0.0
+    for lines in range(1, count + 1):
+        for j in range(1, n + 1):
+            for i in range(lines - 1, j):
+                total = best[lines - 1][i] + cost(i, j)
+                if total < best[lines][j]:
+                    best[lines][j], back[lines][j] = total, i
+    ends, j = [], n
+    for lines in range(count, 0, -1):
+        ends.append(j)
+        j = back[lines][j]
+    text = []
+    for i, j in zip([0, *reversed(ends[1:])], reversed(ends), strict=True):
+        text.append("".join(p.body + p.tail for p in pieces[i : j - 1]) + pieces[j - 1].body)
+    return text
+
+
 @dataclass(frozen=True)
 class Line:
     """One set line of a :class:`TextBlock`.
@@ -402,6 +444,11 @@ def fit(
         lines = estimate(size)
         if lines is None:
             continue
+        lines = [
+            line
+            for pieces in paragraphs
+            for line in _balance(pieces, width / size, len(_break_lines([pieces], width / size)))
+        ]
         block = _set(text, face, size, lines, line_spacing, align)
         if block.width <= width and block.height <= height:
             return block
