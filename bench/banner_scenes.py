@@ -46,3 +46,13 @@ def bottles() -> list[np.ndarray]:
 def logo() -> np.ndarray:
     """The demo's logo (an orange disc and a word mark), ``uint8`` RGBA."""
     return demo_logo()
+
+
+def on_white(rgba: np.ndarray, pad: int = 60) -> np.ndarray:
+    """The bottle photographed on a plain light background (no alpha)."""
+    h, w = rgba.shape[:2]
+    canvas = np.full((h + 2 * pad, w + 2 * pad, 3), 235, np.uint8)
+    a = rgba[..., 3:].astype(np.float32) / 255
+    region = canvas[pad : pad + h, pad : pad + w]
+    region[:] = (rgba[..., :3] * a + region * (1 - a)).astype(np.uint8)
+    return canvas

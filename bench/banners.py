@@ -1,14 +1,19 @@
-"""Banner designs judged by the published content-aware layout metrics, with baselines.
+"""Banner designs judged by the published content-aware layout metrics, with baselines; our
+own OCR reading the headlines back; ImitateDesign on references of known layout; one whole
+GenerateBanner request through the gateway.
 
-``python -m bench banners`` lays out and draws (in this process, no mesh) designs for the 20
-most common ad sizes x products (synthetic bottles, and the ../shared/data/product_mask_smoke
-products with their true masks when present) x copy (English and Chinese, short and long), and
-scores each by PosterLayout's metrics (services/generation/layout_metrics.py: validity, overlap,
-alignment, underlay effectiveness, utility, occlusion of the products, unreadability), WCAG
-contrast of every piece of copy against what is drawn under it, text overflow, copy dropped,
-the smallest type, product distortion, variant diversity and designs per second. In the same
-run, two baselines: today's pad-resize (the `general` production: the product picture padded
-into each size, no copy) and one fixed template (the best 1200x628 design) scaled to every size.
+``python -m bench banners`` lays out and draws (in this process) designs for the 20 most common
+ad sizes x products (synthetic bottles, and the ../shared/data/product_mask_smoke products with
+their true masks when present) x copy (English and Chinese, short and long), and scores each by
+PosterLayout's metrics (services/generation/layout_metrics.py: validity, overlap, alignment,
+underlay effectiveness, utility, occlusion of the products, unreadability), WCAG contrast of
+every piece of copy against what is drawn under it, text overflow, copy dropped, the smallest
+type, product distortion, variant diversity and designs per second. In the same run, two
+baselines: today's pad-resize (the old `general` production: the product picture padded into
+each size, no copy) and one fixed template (the best 1200x628 design) scaled to every size.
+It starts a mesh of its own (bench/banner_mesh.py: Triton, gateway, segmentation, editing,
+generation) for what needs the services: DetectText reading headlines back, ImitateDesign, and
+a 6-size x 4-variant request with two photos to cut out.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench import report
-from bench.banner_scenes import COPY, bottles, logo
+from bench import banner_mesh, report
+from bench.banner_scenes import COPY, bottles, logo, on_white
 from services.generation import colour, layers, layout, layout_metrics, render, typography
 from services.generation.materials import LAYOUTS, brand_colours, tight
+from tests.helpers import box_iou
 from vipro.v1 import common_pb2
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "product_mask_smoke"
@@ -131,15 +137,8 @@ def diversity(variants: list[layout.Layout]) -> float:
     for a, b in itertools.combinations(variants, 2):
         for role in ("headline", "product", "logo", "call_to_action"):
             for box_a, box_b in zip(a.boxes(role), b.boxes(role), strict=False):
-                values.append(_iou(box_a, box_b))
+                values.append(box_iou(box_a, box_b))
     return float(np.mean(values)) if values else np.nan
-
-
-def _iou(a, b) -> float:
-    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union else 0.0
 
 
 def scaled_template_scores(
@@ -167,7 +166,25 @@ def scaled_template_scores(
     return found
 
 
-def main() -> Path:
+READ_BACK_SETS = 2
+"""Product sets whose designs (variant 0) and scaled templates are read back by OCR: the
+bottles and the first smoke product (OCR takes about half a second a design on 2 cores)."""
+IMITATIONS = [
+    ("en", (1200, 628), "zh", 0),
+    ("en-long", (1080, 1080), "en-short", 1),
+    ("zh", (1080, 1920), "en", 2),
+    ("en-short", (728, 90), "zh-short", 0),
+    ("zh-long", (300, 250), "en", 1),
+    ("en", (160, 600), "en-long", 2),
+    ("zh-short", (1200, 1200), "zh-long", 0),
+    ("en-long", (1920, 1080), "zh", 1),
+]
+"""ImitateDesign cases: (reference copy, size, new copy, layout variant of the reference)."""
+
+
+def layout_rows(stub: banner_mesh.Services) -> tuple[list[list], dict]:
+    """Ours, the scaled template and pad-resize, by every metric, plus the headlines read back
+    (ours and the scaled template) on the first READ_BACK_SETS product sets."""
     fonts = typography.installed_fonts()
     fit = functools.partial(typography.fit, fonts=fonts)
     families = layout.load_families(LAYOUTS)
@@ -176,21 +193,28 @@ def main() -> Path:
     ours: list[dict] = []
     template: list[dict] = []
     baseline: list[dict] = []
-    diversities, seconds, designs = [], 0.0, 0
-    for (name, pictures), (language, (headline, subline, action)) in itertools.product(
-        products().items(), copies.items()
+    diversities, seconds, small_seconds, designs, small_designs = [], 0.0, 0.0, 0, 0
+    read = {"ours": [], "template": []}
+    for set_index, ((name, pictures), (language, (headline, subline, action))) in enumerate(
+        itertools.product(products().items(), copies.items())
     ):
         materials = layout.Materials.of(pictures, brand_logo, headline, subline, action)
         brand = brand_colours(common_pb2.Palette(), [*pictures, brand_logo])
         assets = render.Assets(pictures, tight(brand_logo), None, colour.harmony(brand), brand, 1)
-        reference: tuple[layout.Layout, list[layers.Layer]] | None = None
+        reference = None
+        check = set_index // len(copies) < READ_BACK_SETS
+        checked_sizes = {}
         for width, height in SIZES:
             t0 = time.perf_counter()
             variants = layout.solve(families, width, height, materials, fit, variants=VARIANTS)
             stacks = [render.draw(v, assets) for v in variants]
             flats = [layers.flatten(s, width, height) for s in stacks]
-            seconds += time.perf_counter() - t0
+            took = time.perf_counter() - t0
+            seconds += took
             designs += len(flats)
+            if max(width, height) <= 1200:
+                small_seconds += took
+                small_designs += len(flats)
             for solved, stack in zip(variants, stacks, strict=True):
                 ours.append(
                     score_design(solved, stack)
@@ -198,19 +222,97 @@ def main() -> Path:
                 )
             diversities.append(diversity(variants))
             if (width, height) == (1200, 628):
-                reference = (variants[0], stacks[0])
+                reference = (variants[0], stacks[0], flats[0])
+            if check:
+                boxes = variants[0].boxes("headline")
+                text = banner_mesh.read_back(stub.segmentation, flats[0], boxes[0]) if boxes else ""
+                read["ours"].append(text == banner_mesh.squeeze(headline))
+                checked_sizes[(width, height)] = headline
             baseline.append(PAD_RESIZE)
         assert reference is not None
-        template += [scaled_template_scores(*reference, w, h) for w, h in SIZES]
+        template += [scaled_template_scores(*reference[:2], w, h) for w, h in SIZES]
+        for (width, height), text in checked_sizes.items():
+            scaled = cv2.resize(reference[2], (width, height), interpolation=cv2.INTER_AREA)
+            x0, y0, x1, y1 = reference[0].boxes("headline")[0]
+            sx, sy = width / 1200, height / 628
+            box = (round(x0 * sx), round(y0 * sy), round(x1 * sx), round(y1 * sy))
+            found = banner_mesh.read_back(stub.segmentation, scaled, box)
+            read["template"].append(found == banner_mesh.squeeze(text))
     rows = [
-        _row("**ViPro** (content-aware layout)", ours, np.nanmean(diversities), designs / seconds),
-        _row("one template scaled to every size", template, np.nan, np.nan),
-        _row("pad-resize (today's general production)", baseline, np.nan, np.nan),
+        [
+            *_row(
+                "**ViPro** (content-aware layout)", ours, np.nanmean(diversities), designs / seconds
+            ),
+            float(np.mean(read["ours"])),
+        ],
+        [
+            *_row("one template scaled to every size", template, np.nan, np.nan),
+            float(np.mean(read["template"])),
+        ],
+        [*_row("pad-resize (today's general production)", baseline, np.nan, np.nan), 0.0],
     ]
     for name, published in layout_metrics.PUBLISHED.items():
-        rows.append([name, *(published.get(k, np.nan) for k in METRICS), *([np.nan] * 7)])
+        rows.append([name, *(published.get(k, np.nan) for k in METRICS), *([np.nan] * 8)])
+    facts = {
+        "designs": designs,
+        "designs_per_second_up_to_1200px": small_designs / small_seconds,
+        "read_back_designs": len(read["ours"]),
+    }
+    return rows, facts
+
+
+def imitation_rows(stub: banner_mesh.Services, fit) -> list[list]:
+    """ImitateDesign on references the engine draws from known layouts (a red brand, the two
+    bottles), re-made at the same size with another product set and copy."""
+    families = layout.load_families(LAYOUTS)
+    brand_logo = tight(logo())
+    new_products = list(products().values())[-1]
+    brand = np.array([[200, 40, 50], [250, 200, 60]], np.uint8)
+    rows = []
+    for reference_copy, (width, height), new_copy, variant in IMITATIONS:
+        pictures = bottles()
+        materials = layout.Materials.of(pictures, brand_logo, *COPY[reference_copy])
+        solved = layout.solve(families, width, height, materials, fit, variants=3)
+        chosen = solved[variant % len(solved)]
+        assets = render.Assets(pictures, brand_logo, None, colour.harmony(brand), brand, 9)
+        reference = layers.flatten(render.draw(chosen, assets), width, height)
+        truth = {
+            role: chosen.boxes(role)
+            for role in ("headline", "subline", "call_to_action", "product", "logo")
+            if chosen.boxes(role)
+        }
+        found = banner_mesh.imitate(
+            stub, reference, truth, new_products, COPY[new_copy], (width, height)
+        )
+        rows.append(
+            [
+                f"{reference_copy} {width}x{height} -> {new_copy}",
+                float(np.mean(found["roles"])),
+                len(found["roles"]),
+                found["delta_e"],
+                found["read_back"],
+                found["seconds"],
+            ]
+        )
+    rows.append(
+        [
+            "**mean**",
+            *(float(np.mean([r[i] for r in rows])) for i in range(1, 6)),
+        ]
+    )
+    return rows
+
+
+def main() -> Path:
+    fit = functools.partial(typography.fit, fonts=typography.installed_fonts())
+    with banner_mesh.services() as stub:
+        rows, facts = layout_rows(stub)
+        imitations = imitation_rows(stub, fit)
+        photos = [on_white(b) for b in bottles()]
+        banner_mesh.whole_request(stub, photos, COPY["en"], logo())  # warm-up
+        whole = [banner_mesh.whole_request(stub, photos, COPY["en"], logo()) for _ in range(3)]
     notes = (
-        f"{designs} designs: {len(SIZES)} sizes x {len(copies)} copies x product sets x "
+        f"{facts['designs']} designs: {len(SIZES)} sizes x 4 copies x product sets x "
         f"{VARIANTS} variants; "
         "metrics are means over designs (PosterLayout definitions, services/generation/"
         "layout_metrics.py; saliency = the products' alpha; unreadability on everything drawn "
@@ -218,10 +320,43 @@ def main() -> Path:
         "maps: the data differ, the scale is comparable. WCAG AA: share of copy reaching 4.5:1 "
         "(3:1 large). Smallest type: mean over designs of the smallest font size (px); in the "
         "scaled template the text is scaled with the picture. Distortion: mean |log aspect "
-        "change| of the products."
+        "change| of the products. Read back: share of headlines our DetectText reads exactly "
+        f"(white space ignored) inside the headline box, {facts['read_back_designs']} designs "
+        f"(variant 0 of the first {READ_BACK_SETS} product sets) and the same sizes of the "
+        "scaled template. designs/s: layout + drawing + flattening, one process; "
+        f"{facts['designs_per_second_up_to_1200px']:.1f} designs/s for sizes up to 1200 px."
+    )
+    imitation_notes = (
+        "References drawn by the engine from known layouts (red brand, two bottles), imitated "
+        "at fidelity 1 and the same size with another product and copy. Roles: share of the "
+        f"reference's elements (headline, subline, button, products, logo) found with box IoU "
+        f">= {banner_mesh.ROLE_IOU}. ΔE2000: each main colour of the reference (weighted) to "
+        "the nearest main colour of the imitation. Read back: the new headline read exactly."
     )
     return report.write(
-        "banners", "Banner layouts by the published layout metrics", COLUMNS, rows, {"notes": notes}
+        "banners",
+        "Banner layouts by the published layout metrics",
+        COLUMNS,
+        rows,
+        {
+            "notes": notes,
+            **facts,
+            "whole_request_seconds": whole,
+            "imitation_notes": imitation_notes,
+        },
+        tables=[
+            (
+                "ImitateDesign on references of known layout",
+                ["case", "roles recovered ↑", "elements", "palette ΔE2000 ↓", "read back ↑", "s"],
+                imitations,
+            ),
+            (
+                "One GenerateBanner through the gateway: two photos cut out, a logo, "
+                "6 sizes x 4 variants (goal <= 5 s)",
+                ["run", "seconds"],
+                [[f"run {i + 1}", t] for i, t in enumerate(whole)],
+            ),
+        ],
     )
 
 
@@ -252,6 +387,7 @@ COLUMNS = [
     "distortion ↓",
     "variant IoU ↓",
     "designs/s",
+    "headline read back ↑",
 ]
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from psd_tools import PSDImage
 
-from bench.banner_scenes import bottle
+from bench.banner_scenes import bottle, on_white
 from common.client import AssetClient
 from tests.helpers import decoded, png, violations
 from vipro.v1 import common_pb2, generation_pb2, generation_pb2_grpc
@@ -22,16 +22,6 @@ SIZES = [(1200, 628), (300, 250), (728, 90), (1080, 1920)]
 @pytest.fixture(scope="module")
 def generation(channel) -> generation_pb2_grpc.GenerationServiceStub:
     return generation_pb2_grpc.GenerationServiceStub(channel)
-
-
-def on_white(rgba: np.ndarray, pad: int = 60) -> np.ndarray:
-    """The bottle photographed on a plain light background (no alpha)."""
-    h, w = rgba.shape[:2]
-    canvas = np.full((h + 2 * pad, w + 2 * pad, 3), 235, np.uint8)
-    a = rgba[..., 3:].astype(np.float32) / 255
-    region = canvas[pad : pad + h, pad : pad + w]
-    region[:] = (rgba[..., :3] * a + region * (1 - a)).astype(np.uint8)
-    return canvas
 
 
 def image(pixels: np.ndarray) -> common_pb2.Image:

@@ -1,12 +1,16 @@
 """A finished design taken apart into roles: which text line is the headline, the subline or a
 button's label, which objects are products or the logo, how the copy is aligned, and its
-colours. The detections come from the segmentation service (text lines with their copy,
-salient objects); this module only reasons about their geometry and the pixels around them.
+colours. The detections come from the segmentation service (text lines with their copy, the
+salient objects' joint alpha); this module only reasons about their geometry and the pixels
+around them.
 
-Roles follow how designers build banners: the tallest block of text is the headline, the next
-block near it the subline; a short line sitting on a plate of one colour that differs from what
-surrounds it is the call to action (the plate is the button); a small object or short text near
-a corner is the logo; large objects are products.
+Roles follow how designers build banners: the copy set largest is the headline, the next block
+the subline; a short line sitting on a plate of one colour that differs from what surrounds it
+is the call to action (the plate is the button); a small object near a corner, with the short
+text beside it (its word mark), is the logo; large objects are products, and text on them is
+theirs (a label), not copy. A detector splits a product where it crosses a band the colour of
+the ground (a bottle's label): pieces stacked edge to edge, joined by a band that differs from
+the ground beside it, are put back together.
 """
 
 from __future__ import annotations
@@ -28,6 +32,19 @@ LOGO_CORNER = 0.2  # of the short side: how near a corner the logo sits
 PRODUCT_AREA = 0.02  # of the canvas, at least, for an object to be a product
 TEXT_ON_OBJECT = 0.3  # an object this much covered by text is a plate or the text itself
 MAX_BUTTON_TEXT = 30  # characters: longer lines are copy, not a button's label
+MAX_WORD_MARK = 12  # characters: longer text beside a logo is copy
+OBJECT_ALPHA = 0.5  # joint alpha from which a pixel belongs to an object
+MIN_OBJECT = 0.0003  # of the canvas: smaller pieces of alpha are noise
+BAND_DELTA_E = 5.0  # a band between stacked pieces differing this much from the ground joins them
+TEXT_ON_PRODUCT = 0.3  # of a line's box covered by a product: the product's own text
+SAME_SIZE = 1.45  # lines of one block differ in estimated font size by less than this factor
+CJK_INK = 0.88  # ink height of a CJK line in ems
+X_HEIGHT, RISE, FALL = 0.535, 0.225, 0.24
+"""Ink height of a Latin line in ems, typical of sans faces: the x-height, what capitals,
+digits and ascenders add, what descenders add."""
+BOX_MARGIN = 0.1  # ems a text detector's line box adds to the ink height
+RISERS = frozenset("bdfhiklt0123456789!?%&#@$'\"/()[]{}|")
+FALLERS = frozenset("gjpqy,;()[]{}|")
 
 
 @dataclass(frozen=True)
@@ -40,6 +57,19 @@ class TextLine:
     @property
     def height(self) -> int:
         return self.box[3] - self.box[1]
+
+    @property
+    def em(self) -> float:
+        """Estimated font size (pixels per em) from the ink height and which letters rise
+        above the x-height or fall below the baseline; the ink height itself with no text."""
+        text = self.text.replace(" ", "")
+        if not text:
+            return float(self.height)
+        if any(_cjk(c) for c in text):
+            return self.height / (CJK_INK + BOX_MARGIN)
+        rises = any(c.isupper() or c in RISERS for c in text)
+        falls = any(c in FALLERS for c in text)
+        return self.height / (X_HEIGHT + RISE * rises + FALL * falls + BOX_MARGIN)
 
 
 @dataclass
@@ -147,21 +177,45 @@ def plate(rgb: np.ndarray, line: TextLine) -> tuple[Box, np.ndarray] | None:
     return box, base
 
 
+def rows(lines: Sequence[TextLine]) -> list[TextLine]:
+    """Pieces of one line put back together: a detector may cut a line at a wide gap (after
+    CJK punctuation). Pieces sharing most of their height, less than a line height apart,
+    become one line, read left to right."""
+    merged: list[TextLine] = []
+    for line in sorted(lines, key=lambda ln: ln.box[0]):
+        for i, other in enumerate(merged):
+            shared = min(line.box[3], other.box[3]) - max(line.box[1], other.box[1])
+            gap = line.box[0] - other.box[2]
+            similar = max(line.em, other.em) < SAME_SIZE * min(line.em, other.em)
+            if (
+                similar
+                and shared >= 0.6 * min(line.height, other.height)
+                and gap <= 0.5 * max(line.height, other.height)
+            ):
+                merged[i] = TextLine(union([other.box, line.box]), joined([other, line]))
+                break
+        else:
+            merged.append(line)
+    return merged
+
+
 def blocks(lines: Sequence[TextLine]) -> list[list[TextLine]]:
-    """Lines grouped into blocks: top to bottom, a line joins the block above when the gap is
-    under 0.9 of the taller one's height, their ink heights are within 45 % (ascenders and
-    descenders vary within one size; a subline is set at least 40 % smaller) and the two
-    overlap horizontally."""
+    """Lines grouped into blocks: top to bottom, a line joins the block above when the two
+    overlap horizontally, their estimated font sizes differ by less than SAME_SIZE (a subline
+    is set smaller than its headline), the gap is under 0.8 em, and not much wider than the
+    gaps between the block's lines so far (designers set blocks apart with more space)."""
     grouped: list[list[TextLine]] = []
     for line in sorted(lines, key=lambda ln: ln.box[1]):
         if grouped:
-            last = grouped[-1][-1]
+            block = grouped[-1]
+            last = block[-1]
+            em = max(line.em, last.em)
             gap = line.box[1] - last.box[3]
-            taller = max(line.height, last.height)
-            similar = taller <= 1.45 * min(line.height, last.height)
+            similar = em < SAME_SIZE * min(line.em, last.em)
             overlaps = line.box[0] < last.box[2] and last.box[0] < line.box[2]
-            if gap < 0.9 * taller and similar and overlaps:
-                grouped[-1].append(line)
+            spaced = len(block) > 1 and gap > 2 * (last.box[1] - block[-2].box[3]) + 0.15 * em
+            if gap < 0.8 * em and similar and overlaps and not spaced:
+                block.append(line)
                 continue
         grouped.append([line])
     return grouped
@@ -198,10 +252,15 @@ def alignment(boxes: Sequence[Box], tolerance: float) -> str:
 
 
 def near_corner(box: Box, width: int, height: int) -> bool:
-    """Whether a box sits within LOGO_CORNER of the short side from a canvas corner."""
-    reach = LOGO_CORNER * min(width, height)
+    """Whether a box sits within LOGO_CORNER of the short side from a canvas corner; on a
+    strip (one side three times the other) within LOGO_CORNER of the long side from an end."""
     dx = min(box[0], width - box[2])
     dy = min(box[1], height - box[3])
+    if width >= 3 * height:
+        return dx <= LOGO_CORNER * width
+    if height >= 3 * width:
+        return dy <= LOGO_CORNER * height
+    reach = LOGO_CORNER * min(width, height)
     return dx <= reach and dy <= reach
 
 
@@ -213,32 +272,138 @@ def ink_colour(rgb: np.ndarray, box: Box) -> np.ndarray:
     return found[int(np.argmin(weights))] if len(found) > 1 else found[0]
 
 
-def decompose(rgb: np.ndarray, lines: Sequence[TextLine], objects: Sequence[Box]) -> Decomposition:
-    """Assign roles to the text lines and objects found in a design ``rgb``.
+def objects(rgb: np.ndarray, alpha: np.ndarray) -> list[Box]:
+    """Boxes of the objects in a joint alpha: its connected parts (noise dropped), split where
+    a thin bridge joins two of them side by side (a translucent shape behind both), and pieces
+    stacked edge to edge joined where the band between them is not the ground."""
+    height, width = alpha.shape
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        (alpha >= OBJECT_ALPHA).astype(np.uint8), connectivity=8
+    )
+    found = []
+    for k in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[k])
+        if area >= MIN_OBJECT * width * height:
+            found += _split_bridges(labels[y : y + h, x : x + w] == k, x, y)
+    joined_any = True
+    while joined_any:
+        joined_any = False
+        for a, b in ((a, b) for a in found for b in found if a is not b):
+            if _one_object(rgb, a, b):
+                found = [box for box in found if box is not a and box is not b]
+                found.append(union([a, b]))
+                joined_any = True
+                break
+    return found
 
-    Small objects near a corner are the logo (text lines inside them are its word mark, not
-    copy); a short line on a plate is the call to action; of the remaining blocks of lines the
-    tallest is the headline and the next the subline; large objects not covered by copy are
-    products.
+
+def _split_bridges(mask: np.ndarray, left: int, top: int) -> list[Box]:
+    """Boxes of one part's pieces: it is cut at each run of columns less than half as tall
+    as its tallest column that has taller columns on both sides (a bridge between two
+    objects); the bridge's columns belong to neither."""
+    counts = mask.sum(axis=0)
+    tall = counts >= 0.5 * counts.max()
+
+    def runs() -> list[np.ndarray]:
+        return np.split(np.arange(len(counts)), np.flatnonzero(np.diff(tall.astype(np.int8))) + 1)
+
+    for run in runs()[1:-1]:  # a dip a few columns wide is the object's own shape
+        if not tall[run[0]] and len(run) < max(2, 0.03 * len(counts)):
+            tall[run] = True
+    keep = [run for run in runs() if tall[run[0]]]
+    boxes = []
+    for i, run in enumerate(keep):
+        start = 0 if i == 0 else run[0]
+        stop = len(counts) if i == len(keep) - 1 else run[-1] + 1
+        ys, xs = np.nonzero(mask[:, start:stop])
+        boxes.append(
+            (left + start + int(xs.min()), top + int(ys.min()),
+             left + start + int(xs.max()) + 1, top + int(ys.max()) + 1)
+        )  # fmt: skip
+    return boxes
+
+
+def _one_object(rgb: np.ndarray, top: Box, bottom: Box) -> bool:
+    """Whether ``bottom`` continues ``top`` below it: most of their widths shared, a gap
+    under half the taller one, and the band between them unlike the ground beside it."""
+    shared = min(top[2], bottom[2]) - max(top[0], bottom[0])
+    narrower = min(top[2] - top[0], bottom[2] - bottom[0])
+    gap = bottom[1] - top[3]
+    taller = max(top[3] - top[1], bottom[3] - bottom[1])
+    if shared < 0.7 * narrower or not 0 <= gap < 0.5 * taller:
+        return False
+    if gap == 0:
+        return True
+    left, right = max(top[0], bottom[0]), min(top[2], bottom[2])
+    band = rgb[top[3] : bottom[1], left:right].reshape(-1, 3)
+    outer_left, outer_right = min(top[0], bottom[0]), max(top[2], bottom[2])
+    ground = np.vstack(
+        [
+            rgb[top[3] : bottom[1], max(0, outer_left - gap) : outer_left].reshape(-1, 3),
+            rgb[top[3] : bottom[1], outer_right : outer_right + gap].reshape(-1, 3),
+        ]
+    )
+    if not len(ground):
+        return False
+    difference = colour.delta_e(
+        colour.rgb_to_lab(np.median(band, axis=0).astype(np.uint8)),
+        colour.rgb_to_lab(np.median(ground, axis=0).astype(np.uint8)),
+    )
+    return float(difference) > BAND_DELTA_E
+
+
+def logo(
+    pieces: Sequence[Box], lines: Sequence[TextLine], width: int, height: int
+) -> tuple[Box, list[Box], list[TextLine]] | None:
+    """The logo: a small object with the short lines (its word mark) and small objects (drawn
+    letters) beside it, the group nearest a canvas corner; (box, objects, lines) or None."""
+    canvas = width * height
+    small = [box for box in pieces if _area(box) <= LOGO_AREA * canvas]
+    groups = []
+    marks = [ln for ln in lines if len(ln.text) <= MAX_WORD_MARK]
+    for seed in small:
+        if any(_overlap(seed, ln.box) >= 0.5 * _area(seed) for ln in lines if ln not in marks):
+            continue  # a letter of the copy
+        words = [ln for ln in marks if _beside(seed, ln.box) or _overlap(seed, ln.box)]
+        box, taken = union([seed, *(ln.box for ln in words)]), [seed]
+        grown = True
+        while grown:
+            grown = False
+            for other in small:
+                if other not in taken and _beside(box, other):
+                    box, grown = union([box, other]), True
+                    taken.append(other)
+        if _area(box) <= LOGO_AREA * canvas and near_corner(box, width, height):
+            groups.append((box, taken, words))
+    if not groups:
+        return None
+    return min(
+        groups,
+        key=lambda g: max(min(g[0][0], width - g[0][2]), min(g[0][1], height - g[0][3])),
+    )
+
+
+def _beside(a: Box, b: Box) -> bool:
+    """Whether ``b`` sits on ``a``'s row, at most 0.6 of ``a``'s height to its side."""
+    shared = min(a[3], b[3]) - max(a[1], b[1])
+    gap = max(b[0] - a[2], a[0] - b[2])
+    return shared >= 0.5 * min(a[3] - a[1], b[3] - b[1]) and gap <= 0.6 * (a[3] - a[1])
+
+
+def decompose(rgb: np.ndarray, lines: Sequence[TextLine], alpha: np.ndarray) -> Decomposition:
+    """Assign roles to the text lines and objects found in a design ``rgb``.
 
     Args:
         rgb: ``uint8`` (H, W, 3) design.
         lines: text lines with their copy (segmentation.DetectText, line granularity).
-        objects: salient objects' boxes (segmentation.SegmentObject).
+        alpha: the salient objects' joint alpha, (H, W) in [0, 1] (segmentation.SegmentObject).
     """
     height, width = rgb.shape[:2]
     found = Decomposition(width, height)
     canvas = width * height
-    logos = [
-        box
-        for box in objects
-        if _area(box) <= LOGO_AREA * canvas and near_corner(box, width, height)
-    ]
-    copy_lines = [
-        line
-        for line in lines
-        if not any(_overlap(line.box, g) >= 0.6 * _area(line.box) for g in logos)
-    ]
+    lines = rows(lines)
+    pieces = objects(rgb, alpha)
+    copy_lines = list(lines)
     for line in sorted(copy_lines, key=lambda ln: ln.height):
         if found.button_colour is not None or len(line.text) > MAX_BUTTON_TEXT:
             continue
@@ -250,18 +415,40 @@ def decompose(rgb: np.ndarray, lines: Sequence[TextLine], objects: Sequence[Box]
             found.button_colour = button[1]
             found.text_colours["call_to_action"] = ink_colour(rgb, line.box)
             copy_lines.remove(line)
-    grouped = sorted(blocks(copy_lines), key=lambda b: -max(ln.height for ln in b))
+    plates = found.boxes("call_to_action")
+    pieces = [
+        box for box in pieces if not any(_overlap(box, p) >= 0.5 * _area(box) for p in plates)
+    ]
+    brand = logo(pieces, copy_lines, width, height)
+    if brand is not None:
+        copy_lines = [
+            ln
+            for ln in copy_lines
+            if ln not in brand[2] and _overlap(ln.box, brand[0]) < 0.6 * _area(ln.box)
+        ]
+    products = [
+        box
+        for box in pieces
+        if _area(box) >= PRODUCT_AREA * canvas
+        and (brand is None or box not in brand[1])
+        and sum(_overlap(box, ln.box) for ln in copy_lines) <= TEXT_ON_OBJECT * _area(box)
+    ]
+    on_products = np.zeros((height, width), bool)
+    for x0, y0, x1, y1 in products:
+        on_products[y0:y1, x0:x1] = alpha[y0:y1, x0:x1] >= OBJECT_ALPHA
+    copy_lines = [
+        ln
+        for ln in copy_lines
+        if on_products[ln.box[1] : ln.box[3], ln.box[0] : ln.box[2]].mean() < TEXT_ON_PRODUCT
+    ]
+    grouped = sorted(blocks(copy_lines), key=lambda b: -max(ln.em for ln in b))
     for role, block in zip(("headline", "subline"), grouped, strict=False):
         found.roles.append((role, union([ln.box for ln in block])))
         found.copy[role] = joined(block)
         found.text_colours[role] = ink_colour(rgb, block[0].box)
-    copy_boxes = [box for _, box in found.roles]
-    for box in objects:
-        covered = sum(_overlap(box, c) for c in copy_boxes) / max(_area(box), 1)
-        if box not in logos and covered <= TEXT_ON_OBJECT and _area(box) >= PRODUCT_AREA * canvas:
-            found.roles.append(("product", box))
-    if logos:
-        found.roles.append(("logo", union(logos)))
+    found.roles += [("product", box) for box in sorted(products)]
+    if brand is not None:
+        found.roles.append(("logo", brand[0]))
     text_boxes = found.boxes("headline") + found.boxes("subline") + found.boxes("call_to_action")
     found.align = alignment(text_boxes, max(4.0, 0.01 * width))
     return found
