@@ -261,6 +261,20 @@ def layout_rows(stub: banner_mesh.Services) -> tuple[list[list], dict]:
     return rows, facts
 
 
+def ink_boxes(stack: list[layers.Layer]) -> dict[str, list[tuple[int, int, int, int]]]:
+    """Where each element of a drawn design can be seen, by role: the box of its layer's
+    visible pixels (the copy's ink, the button's plate, the products' and logo's alpha)."""
+    found: dict[str, list[tuple[int, int, int, int]]] = {}
+    for layer in stack:
+        if layer.role in ("background", "decoration", "underlay") or layer.name == "call to action":
+            continue
+        ys, xs = np.nonzero(layer.rgba[..., 3] > 127)
+        x0, y0 = layer.left + int(xs.min()), layer.top + int(ys.min())
+        box = (x0, y0, layer.left + int(xs.max()) + 1, layer.top + int(ys.max()) + 1)
+        found.setdefault(layer.role, []).append(box)
+    return found
+
+
 def imitation_rows(stub: banner_mesh.Services, fit) -> list[list]:
     """ImitateDesign on references the engine draws from known layouts (a red brand, the two
     bottles), re-made at the same size with another product set and copy."""
@@ -275,12 +289,9 @@ def imitation_rows(stub: banner_mesh.Services, fit) -> list[list]:
         solved = layout.solve(families, width, height, materials, fit, variants=3)
         chosen = solved[variant % len(solved)]
         assets = render.Assets(pictures, brand_logo, None, colour.harmony(brand), brand, 9)
-        reference = layers.flatten(render.draw(chosen, assets), width, height)
-        truth = {
-            role: chosen.boxes(role)
-            for role in ("headline", "subline", "call_to_action", "product", "logo")
-            if chosen.boxes(role)
-        }
+        stack = render.draw(chosen, assets)
+        reference = layers.flatten(stack, width, height)
+        truth = ink_boxes(stack)
         found = banner_mesh.imitate(
             stub, reference, truth, new_products, COPY[new_copy], (width, height)
         )
@@ -329,9 +340,10 @@ def main() -> Path:
     imitation_notes = (
         "References drawn by the engine from known layouts (red brand, two bottles), imitated "
         "at fidelity 1 and the same size with another product and copy. Roles: share of the "
-        f"reference's elements (headline, subline, button, products, logo) found with box IoU "
-        f">= {banner_mesh.ROLE_IOU}. ΔE2000: each main colour of the reference (weighted) to "
-        "the nearest main colour of the imitation. Read back: the new headline read exactly."
+        "reference's elements (headline, subline, button, products, logo; each where its "
+        f"pixels are) found with box IoU >= {banner_mesh.ROLE_IOU}. ΔE2000: each main colour "
+        "of the reference (weighted) to the nearest main colour of the imitation. Read back: "
+        "the new headline read exactly."
     )
     return report.write(
         "banners",

@@ -31,13 +31,19 @@ TEXT_ROLES = ("headline", "subline", "call_to_action")
 DROP_ORDER = ("subline", "call_to_action", "headline")
 """Which copy goes first when it cannot fit at its smallest legible size."""
 HOLDS = ("copy", "product", "logo", "call_to_action")
-CORNERS = ("top-start", "top-end", "bottom-start", "bottom-end")
+CORNERS = ("top-start", "top-center", "top-end", "bottom-start", "bottom-center", "bottom-end")
 ALIGNS = ("start", "center", "end")
 SHARE_STEPS = 4
 """Zone shares tried per range (evenly spaced, ends included)."""
 MIN_TEXT_PX = {"headline": 14, "subline": 11, "call_to_action": 11}
 """Smallest legible type size per role, in pixels (cap height about 0.7 of it)."""
 DROP_PENALTY = {"headline": 3.0, "call_to_action": 0.6, "subline": 0.4}
+SIZE_WEIGHT = 0.35
+"""Score per unit of log size of the products (area share, 0.25 neutral) and the headline
+(share of the short side, 0.1 neutral): doubling either is worth the same."""
+COVERAGE_WEIGHT = 2.0
+"""Score per share of the canvas the copy, logo and button boxes cover (PosterLayout's
+utility rewards used non-salient space)."""
 
 
 class TextBlock(Protocol):
@@ -257,9 +263,10 @@ def split(box: Box, axis: str, shares: Sequence[float], gap: int) -> list[Box]:
 
 
 def corner_box(canvas: Box, corner: str, width: int, height: int) -> Box:
-    """A ``width`` x ``height`` box in ``corner`` of ``canvas``."""
+    """A ``width`` x ``height`` box in ``corner`` of ``canvas`` (a ``-center`` corner is the
+    middle of that edge)."""
     x0, y0, x1, y1 = canvas
-    left = x0 if corner.endswith("start") else x1 - width
+    left = {"start": x0, "end": x1 - width}.get(corner.rsplit("-", 1)[1], (x0 + x1 - width) // 2)
     top = y0 if corner.startswith("top") else y1 - height
     return (left, top, left + width, top + height)
 
@@ -463,8 +470,9 @@ class Scene:
 
 
 def score(layout: Layout, materials: Materials, scene: Scene) -> tuple[float, dict[str, float]]:
-    """Higher is better: large products and headline, no dropped copy, text over calm
-    background, balanced weight. Returns (score, its terms)."""
+    """Higher is better: large products and headline (in balance: log sizes), used space, no
+    dropped copy, text over calm background, balanced weight, edges and centres aligned.
+    Returns (score, its terms)."""
     area = layout.width * layout.height
     short = min(layout.width, layout.height)
     products = sum((b[2] - b[0]) * (b[3] - b[1]) for b in layout.boxes("product")) / area
@@ -473,7 +481,8 @@ def score(layout: Layout, materials: Materials, scene: Scene) -> tuple[float, di
     text_boxes = [p.box for p in layout.placements if p.role in ("headline", "subline")]
     busy = float(np.mean([scene.mean_over(b) for b in text_boxes])) if text_boxes else 0.0
     dropped = sum(DROP_PENALTY[r] for r in layout.dropped)
-    centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in (p.box for p in layout.placements)]
+    boxes = [p.box for p in layout.placements]
+    centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in boxes]
     balance = 0.0
     if centres:
         cx, cy = np.mean(centres, axis=0)
@@ -485,14 +494,21 @@ def score(layout: Layout, materials: Materials, scene: Scene) -> tuple[float, di
         "dropped": dropped,
         "imbalance": balance,
         "misalignment": layout_metrics.alignment(elements(layout), (layout.height, layout.width)),
+        "coverage": sum(
+            (p.box[2] - p.box[0]) * (p.box[3] - p.box[1])
+            for p in layout.placements
+            if p.role != "product"
+        )
+        / area,
     }
     value = (
-        1.0 * terms["products"]
-        + 1.2 * headline
+        SIZE_WEIGHT * np.log(max(terms["products"], 0.01) / 0.25) * bool(materials.products)
+        + SIZE_WEIGHT * np.log(max(headline, 0.01) / 0.1)
         - 0.8 * busy
         - dropped
         - 0.3 * balance
-        - 2.0 * terms["misalignment"]
+        - 30.0 * terms["misalignment"]
+        + COVERAGE_WEIGHT * terms["coverage"]
     )
     return value, terms
 
@@ -583,8 +599,9 @@ def arrange(
             placements.append(Placement("logo", (left, top, left + w, top + h)))
         elif zone.holds == "call_to_action" and materials.call_to_action:
             head = [p.block.size for p in placements if p.role == "headline"]
-            # A button never outshouts the headline: its label at most 3/4 of the headline's.
-            cap = round(0.75 * head[0]) if head else (box[3] - box[1]) // 2
+            # A button never outshouts the headline: its label (on a plate) at most half the
+            # headline's size, as in a copy stack.
+            cap = head[0] // 2 if head else (box[3] - box[1]) // 2
             found = button(fit, materials.call_to_action, box, max(11, cap), "center", "center")
             if found is None:
                 dropped.append("call_to_action")
