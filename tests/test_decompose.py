@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -45,12 +46,12 @@ def design(fit, width: int, height: int, language: str):
         solved, render.Assets(pictures, brand_logo, None, colour.harmony(brand), brand, 3)
     )
     rgb = layers.flatten(stack, width, height)
-    copy = {"headline": headline, "subline": subline, "call_to_action": action}
+    set_lines = {p.role: [ln.text for ln in p.block.lines] for p in solved.placements if p.block}
     lines, truth = [], {}
     for layer in stack:
-        if layer.role in copy and layer.name != "button":
+        if layer.role in set_lines and layer.name != "button":
             boxes = ink_lines(layer)
-            texts = [copy[layer.role]] + [""] * (len(boxes) - 1)  # the copy on its first line
+            texts = set_lines[layer.role]
             lines += [decompose.TextLine(b, t) for b, t in zip(boxes, texts, strict=True)]
             # What a viewer sees of the copy is its ink; of the button, the plate.
             if layer.role != "call_to_action":
@@ -96,7 +97,7 @@ def test_a_button_plate_is_found_and_plain_text_is_not_a_button():
 
 
 def test_alignment_and_blocks():
-    left = [(10, 10, 200, 40), (10, 45, 150, 60)]
+    left = [(10, 10, 200, 40), (10, 45, 55, 60)]
     assert decompose.alignment(left, 4) == "start"
     assert decompose.alignment([(50, 10, 150, 40), (70, 45, 130, 60)], 4) == "center"
     lines = [decompose.TextLine(b, t) for b, t in zip(left, ["Big sale", "today"], strict=True)]
@@ -139,3 +140,35 @@ def test_pieces_of_one_line_are_rejoined_and_a_word_mark_joins_its_logo():
     headline = decompose.TextLine((378, 67, 900, 125), "Our biggest summer")
     found = decompose.logo([(55, 55, 154, 154)], [word, headline], 1080, 1080)
     assert found is not None and found[0] == (55, 55, 323, 154) and found[2] == [word]
+
+
+def test_font_size_is_read_from_a_cjk_lines_width_not_its_padded_height():
+    # A 300x250 design's detections: 23 px headline, 13 px subline whose box was padded
+    # to 19 px high; by height they look one block, by width they are not.
+    headline = decompose.TextLine((13, 157, 275, 180), "夏季大促，全场水瓶五折起")
+    subline = decompose.TextLine((11, 190, 198, 209), "仅限本周，库存有限，先到先得。")
+    assert 20 <= headline.em <= 24 and 11 <= subline.em <= 14
+    assert [len(b) for b in decompose.blocks([headline, subline])] == [1, 1]
+
+
+def test_a_logo_mid_edge_and_a_mark_the_segmenter_missed_are_found():
+    assert decompose.near_corner((405, 54, 680, 154), 1080, 1920)  # top-center
+    assert not decompose.near_corner((405, 500, 680, 600), 1080, 1920)
+    rgb = np.full((600, 800, 3), (245, 240, 235), np.uint8)
+    cv2.circle(rgb, (60, 60), 30, (240, 100, 40), -1)  # the mark, left out of the alpha
+    word = decompose.TextLine((100, 45, 190, 75), "ACME")
+    copy = decompose.TextLine((100, 300, 700, 360), "Our biggest summer sale")
+    found = decompose.decompose(rgb, [word, copy], np.zeros((600, 800), np.float32))
+    assert found.boxes("logo") == [(30, 30, 190, 91)]
+    assert found.copy == {"headline": "Our biggest summer sale"}
+
+
+def test_an_object_read_as_a_character_is_not_copy():
+    rgb = np.full((600, 800, 3), (245, 240, 235), np.uint8)
+    alpha = np.zeros((600, 800), np.float32)
+    alpha[100:500, 500:650] = 1.0  # a bottle the text detector read as "1"
+    misread = decompose.TextLine((505, 150, 645, 480), "1")
+    copy = decompose.TextLine((40, 200, 400, 260), "Summer sale")
+    found = decompose.decompose(rgb, [misread, copy], alpha)
+    assert found.boxes("product") == [(500, 100, 650, 500)]
+    assert found.copy == {"headline": "Summer sale"}

@@ -88,3 +88,33 @@ def test_every_shipped_family_serves_its_own_aspect_range(families, fit):
             solved = layout.solve([family], width, height, materials("en"), fit)[0]
             assert layout.valid(solved) and solved.family == family.name
     assert len({f.name for f in families}) == len(families) >= 4
+
+
+def test_a_designers_new_family_file_is_solved_without_code(tmp_path, families, fit):
+    (tmp_path / "banner_band.yaml").write_text(
+        "name: banner_band\n"
+        "description: A wide band of copy across the top, products below it.\n"
+        "aspect: [1.5, 2.5]\n"
+        "axis: column\n"
+        "zones:\n"
+        "  - {holds: copy, share: [0.3, 0.4]}\n"
+        "  - {holds: product}\n"
+        "text_align: [center]\n"
+        "logo: [bottom-start]\n"
+    )
+    added = layout.load_families(tmp_path)
+    found = layout.solve([*families, *added], 1200, 628, materials("en"), fit, variants=4)
+    mine = [v for v in found if v.family == "banner_band"]
+    assert mine, [v.family for v in found]
+    headline = mine[0].boxes("headline")[0]
+    assert all(headline[3] <= product[1] for product in mine[0].boxes("product"))
+    assert mine[0].boxes("logo")[0][0] < 100 and layout.valid(mine[0])
+
+
+def test_a_long_headline_alone_takes_the_whole_copy_zone(families, fit):
+    # 320x50: no room for the subline or the button beside the products, so the headline
+    # may take all the zone's height (two lines at 14 px) rather than being dropped too.
+    (tiny,) = layout.solve(families, 320, 50, materials("en-long"), fit)
+    assert "headline" not in tiny.dropped and tiny.boxes("product")
+    (headline,) = [p for p in tiny.placements if p.role == "headline"]
+    assert len(headline.block.lines) == 2

@@ -249,3 +249,32 @@ def test_language_by_script():
     assert text.language("SALE 50%") == "en"
     assert text.language("2026") == ""
     assert text.is_cjk("新品上市 New") and not text.is_cjk("New arrivals 新")
+
+
+def quad(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+
+def test_pieces_of_one_line_are_joined_and_neighbours_are_not():
+    found = [
+        (quad(938, 397, 1536, 496), 0.9),  # "on every" + the b of "bottle"
+        (quad(1488, 388, 1858, 488), 0.7),  # "bottle"
+        (quad(415, 988, 437, 1011), 0.6),  # a stray piece inside a line
+        (quad(180, 935, 914, 1078), 0.8),
+        (quad(20, 30, 90, 60), 0.9),  # a word mark 6 px before the headline
+        (quad(96, 28, 330, 62), 0.9),
+    ]
+    joined = sorted(
+        ((*c.min(axis=0).tolist(), *c.max(axis=0).tolist()), round(s, 2))
+        for c, s in text.join_pieces(found)
+    )
+    assert joined == [
+        ((20, 30, 90, 60), 0.9),
+        ((96, 28, 330, 62), 0.9),
+        ((180, 935, 914, 1078), 0.7),
+        ((938, 388, 1858, 496), 0.8),
+    ]
+    dot = [(cv2.boxPoints(((420, 1000), (16, 16), 45)).astype(np.float32), 0.6)]
+    assert len(text.join_pieces(found + dot)) == len(joined)  # a stray dot inside a line
+    tilted = [(cv2.boxPoints(((200, 200), (300, 40), 20)).astype(np.float32), 0.9)]
+    assert text.join_pieces(tilted + found[:1])[0][0].tolist() == tilted[0][0].tolist()

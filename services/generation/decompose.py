@@ -6,11 +6,12 @@ around them.
 
 Roles follow how designers build banners: the copy set largest is the headline, the next block
 the subline; a short line sitting on a plate of one colour that differs from what surrounds it
-is the call to action (the plate is the button); a small object near a corner, with the short
-text beside it (its word mark), is the logo; large objects are products, and text on them is
-theirs (a label), not copy. A detector splits a product where it crosses a band the colour of
-the ground (a bottle's label): pieces stacked edge to edge, joined by a band that differs from
-the ground beside it, are put back together.
+is the call to action (the plate is the button); a small object near a corner or mid-edge, with
+the short text beside it (its word mark), is the logo, its mark looked for in the pixels when
+the detector left it out; large objects are products, and text on them is theirs (a label),
+not copy; a character or two "read" on an object is the object. A detector splits a product
+where it crosses a band the colour of the ground (a bottle's label): pieces stacked edge to
+edge, joined by a band that differs from the ground beside it, are put back together.
 """
 
 from __future__ import annotations
@@ -33,16 +34,21 @@ PRODUCT_AREA = 0.02  # of the canvas, at least, for an object to be a product
 TEXT_ON_OBJECT = 0.3  # an object this much covered by text is a plate or the text itself
 MAX_BUTTON_TEXT = 30  # characters: longer lines are copy, not a button's label
 MAX_WORD_MARK = 12  # characters: longer text beside a logo is copy
+MARK_HEIGHT = 2.5  # lines: a logo's drawn mark is at most this much taller than its word mark
 OBJECT_ALPHA = 0.5  # joint alpha from which a pixel belongs to an object
+FRINGE = 0.25  # of an object's tallest column: shorter columns at its sides are matte bleed
 MIN_OBJECT = 0.0003  # of the canvas: smaller pieces of alpha are noise
 BAND_DELTA_E = 5.0  # a band between stacked pieces differing this much from the ground joins them
 TEXT_ON_PRODUCT = 0.3  # of a line's box covered by a product: the product's own text
+INSIDE = 0.8  # of a line's box inside a product's (or an object's) box: it belongs to it
+MISREAD_CHARS = 2  # a "line" this short lying on an object is the object, misread
 SAME_SIZE = 1.45  # lines of one block differ in estimated font size by less than this factor
 CJK_INK = 0.88  # ink height of a CJK line in ems
 X_HEIGHT, RISE, FALL = 0.535, 0.225, 0.24
 """Ink height of a Latin line in ems, typical of sans faces: the x-height, what capitals,
 digits and ascenders add, what descenders add."""
 BOX_MARGIN = 0.1  # ems a text detector's line box adds to the ink height
+LATIN_ADVANCE = 0.52  # ems a Latin character (or space) advances, on average, in sans faces
 RISERS = frozenset("bdfhiklt0123456789!?%&#@$'\"/()[]{}|")
 FALLERS = frozenset("gjpqy,;()[]{}|")
 
@@ -60,16 +66,25 @@ class TextLine:
 
     @property
     def em(self) -> float:
-        """Estimated font size (pixels per em) from the ink height and which letters rise
-        above the x-height or fall below the baseline; the ink height itself with no text."""
+        """Estimated font size (pixels per em). CJK: from the width, each full-width character
+        one em (the last half when it is punctuation, whose ink sits in the cell's left half):
+        detectors pad small lines' height. Latin: the geometric mean of what the ink height
+        says (which letters rise above the x-height or fall below the baseline) and what the
+        width says (LATIN_ADVANCE em a character), each noisy in its own way. The ink height
+        itself with no text."""
         text = self.text.replace(" ", "")
         if not text:
             return float(self.height)
+        width = self.box[2] - self.box[0]
         if any(_cjk(c) for c in text):
-            return self.height / (CJK_INK + BOX_MARGIN)
+            cells = sum(1.0 if _cjk(c) else LATIN_ADVANCE for c in text)
+            if _cjk(text[-1]) and not text[-1].isalnum():
+                cells -= 0.5
+            return width / max(cells, 0.5)
         rises = any(c.isupper() or c in RISERS for c in text)
         falls = any(c in FALLERS for c in text)
-        return self.height / (X_HEIGHT + RISE * rises + FALL * falls + BOX_MARGIN)
+        tall = self.height / (X_HEIGHT + RISE * rises + FALL * falls + BOX_MARGIN)
+        return float(np.sqrt(tall * width / (LATIN_ADVANCE * len(self.text))))
 
 
 @dataclass
@@ -200,18 +215,20 @@ def rows(lines: Sequence[TextLine]) -> list[TextLine]:
 
 
 def blocks(lines: Sequence[TextLine]) -> list[list[TextLine]]:
-    """Lines grouped into blocks: top to bottom, a line joins the block above when the two
-    overlap horizontally, their estimated font sizes differ by less than SAME_SIZE (a subline
-    is set smaller than its headline), the gap is under 0.8 em, and not much wider than the
+    """Lines grouped into blocks: top to bottom, a line joins the block above when it overlaps
+    the block's last line horizontally, its estimated font size differs from the block's
+    (the median of its lines') by less than SAME_SIZE (a subline is set smaller than its
+    headline), the gap is under 0.8 em, and not much wider than the
     gaps between the block's lines so far (designers set blocks apart with more space)."""
     grouped: list[list[TextLine]] = []
     for line in sorted(lines, key=lambda ln: ln.box[1]):
         if grouped:
             block = grouped[-1]
             last = block[-1]
-            em = max(line.em, last.em)
+            size = float(np.median([ln.em for ln in block]))
+            em = max(line.em, size)
             gap = line.box[1] - last.box[3]
-            similar = em < SAME_SIZE * min(line.em, last.em)
+            similar = em < SAME_SIZE * min(line.em, size)
             overlaps = line.box[0] < last.box[2] and last.box[0] < line.box[2]
             spaced = len(block) > 1 and gap > 2 * (last.box[1] - block[-2].box[3]) + 0.15 * em
             if gap < 0.8 * em and similar and overlaps and not spaced:
@@ -252,9 +269,10 @@ def alignment(boxes: Sequence[Box], tolerance: float) -> str:
 
 
 def near_corner(box: Box, width: int, height: int) -> bool:
-    """Whether a box sits within LOGO_CORNER of the short side from a canvas corner; on a
-    strip (one side three times the other) within LOGO_CORNER of the long side from an end."""
-    dx = min(box[0], width - box[2])
+    """Whether a box sits within LOGO_CORNER of the short side from a canvas corner or from
+    the middle of the top or bottom edge; on a strip (one side three times the other) within
+    LOGO_CORNER of the long side from an end."""
+    dx = min(box[0], width - box[2], abs(box[0] + box[2] - width) // 2)
     dy = min(box[1], height - box[3])
     if width >= 3 * height:
         return dx <= LOGO_CORNER * width
@@ -300,8 +318,12 @@ def objects(rgb: np.ndarray, alpha: np.ndarray) -> list[Box]:
 def _split_bridges(mask: np.ndarray, left: int, top: int) -> list[Box]:
     """Boxes of one part's pieces: it is cut at each run of columns less than half as tall
     as its tallest column that has taller columns on both sides (a bridge between two
-    objects); the bridge's columns belong to neither."""
+    objects); the bridge's columns belong to neither. Columns at either end under FRINGE of
+    the tallest are left out (a matte bleeding into the ground beside an object)."""
     counts = mask.sum(axis=0)
+    kept = np.flatnonzero(counts >= FRINGE * counts.max())
+    mask, left = mask[:, kept[0] : kept[-1] + 1], left + int(kept[0])
+    counts = counts[kept[0] : kept[-1] + 1]
     tall = counts >= 0.5 * counts.max()
 
     def runs() -> list[np.ndarray]:
@@ -383,6 +405,35 @@ def logo(
     )
 
 
+def marks_beside(rgb: np.ndarray, line: TextLine, width: int, height: int) -> list[Box]:
+    """Boxes of the drawn shapes beside a short line near a corner (a logo's mark beside its
+    word mark): pixels within three times the line's height to its sides that differ from the
+    ground (the median of the search window's frame) by PLATE_DELTA_E, in parts no taller
+    than MARK_HEIGHT lines. Empty for long lines and lines away from the corners."""
+    if len(line.text) > MAX_WORD_MARK or not near_corner(line.box, width, height):
+        return []
+    h = line.height
+    x0, y0, x1, y1 = _clip(
+        (line.box[0] - 3 * h, line.box[1] - h, line.box[2] + 3 * h, line.box[3] + h),
+        width,
+        height,
+    )
+    window = rgb[y0:y1, x0:x1]
+    frame = np.vstack([window[0], window[-1], window[:, 0], window[:, -1]])
+    ground = colour.rgb_to_lab(np.median(frame, axis=0).astype(np.uint8))
+    differs = colour.delta_e(colour.rgb_to_lab(window), ground) > PLATE_DELTA_E
+    lx0, ly0, lx1, ly1 = line.box
+    differs[max(0, ly0 - y0) : ly1 - y0, max(0, lx0 - x0) : lx1 - x0] = False
+    count, _, stats, _ = cv2.connectedComponentsWithStats(differs.astype(np.uint8), connectivity=8)
+    found = []
+    for k in range(1, count):
+        x, y, w, hh, area = (int(v) for v in stats[k])
+        box = (x0 + x, y0 + y, x0 + x + w, y0 + y + hh)
+        if hh <= MARK_HEIGHT * h and area >= 0.2 * h * h and _beside(line.box, box):
+            found.append(box)
+    return found
+
+
 def _beside(a: Box, b: Box) -> bool:
     """Whether ``b`` sits on ``a``'s row, at most 0.6 of ``a``'s height to its side."""
     shared = min(a[3], b[3]) - max(a[1], b[1])
@@ -401,8 +452,8 @@ def decompose(rgb: np.ndarray, lines: Sequence[TextLine], alpha: np.ndarray) -> 
     height, width = rgb.shape[:2]
     found = Decomposition(width, height)
     canvas = width * height
-    lines = rows(lines)
     pieces = objects(rgb, alpha)
+    lines = [ln for ln in rows(lines) if not _misread_object(ln, pieces)]
     copy_lines = list(lines)
     for line in sorted(copy_lines, key=lambda ln: ln.height):
         if found.button_colour is not None or len(line.text) > MAX_BUTTON_TEXT:
@@ -420,6 +471,9 @@ def decompose(rgb: np.ndarray, lines: Sequence[TextLine], alpha: np.ndarray) -> 
         box for box in pieces if not any(_overlap(box, p) >= 0.5 * _area(box) for p in plates)
     ]
     brand = logo(pieces, copy_lines, width, height)
+    if brand is None:  # the detector may leave a small mark out of its alpha: look at pixels
+        drawn = [box for ln in copy_lines for box in marks_beside(rgb, ln, width, height)]
+        brand = logo(pieces + drawn, copy_lines, width, height)
     if brand is not None:
         copy_lines = [
             ln
@@ -440,6 +494,7 @@ def decompose(rgb: np.ndarray, lines: Sequence[TextLine], alpha: np.ndarray) -> 
         ln
         for ln in copy_lines
         if on_products[ln.box[1] : ln.box[3], ln.box[0] : ln.box[2]].mean() < TEXT_ON_PRODUCT
+        and not any(_overlap(ln.box, box) >= INSIDE * _area(ln.box) for box in products)
     ]
     grouped = sorted(blocks(copy_lines), key=lambda b: -max(ln.em for ln in b))
     for role, block in zip(("headline", "subline"), grouped, strict=False):
@@ -452,6 +507,14 @@ def decompose(rgb: np.ndarray, lines: Sequence[TextLine], alpha: np.ndarray) -> 
     text_boxes = found.boxes("headline") + found.boxes("subline") + found.boxes("call_to_action")
     found.align = alignment(text_boxes, max(4.0, 0.01 * width))
     return found
+
+
+def _misread_object(line: TextLine, pieces: Sequence[Box]) -> bool:
+    """Whether a "line" is an object a text detector took for a character or two (a bottle
+    read as "1"): short text whose box lies on an object."""
+    return len(line.text.strip()) <= MISREAD_CHARS and any(
+        _overlap(line.box, piece) >= INSIDE * _area(line.box) for piece in pieces
+    )
 
 
 def _area(box: Box) -> int:

@@ -358,9 +358,10 @@ def copy_stack(
     justify: str,
 ) -> tuple[list[Placement], list[str]]:
     """Headline, subline and button stacked in ``zone``: the headline as large as fits (at
-    most half the zone's height), the subline at most 60 % of the headline's size, the button
-    label at most half; when the stack is taller than the zone the headline shrinks, and
-    copy that cannot fit at its smallest legible size is dropped (:data:`DROP_ORDER`).
+    most half the zone's height, all of it when the headline is alone), the subline at most
+    60 % of the headline's size, the button label at most half; when the stack is taller than
+    the zone the headline shrinks, and copy that cannot fit at its smallest legible size is
+    dropped (:data:`DROP_ORDER`).
     Returns (placements, dropped roles)."""
     zw, zh = zone[2] - zone[0], zone[3] - zone[1]
     wanted = [r for r in roles if materials.text(r)]
@@ -374,11 +375,12 @@ def copy_stack(
             if role in dropped:
                 continue
             if role == "headline":
+                alone = all(r == "headline" or r in dropped for r in wanted)
                 block = set_copy(
                     fit,
                     materials.headline,
                     zw,
-                    int(zh * 0.55),
+                    int(zh * (1.0 if alone else 0.55)),
                     "bold",
                     head_cap,
                     MIN_TEXT_PX["headline"],
@@ -636,6 +638,22 @@ def diverse(layouts: list[Layout]) -> list[Layout]:
     return picked
 
 
+def _ranked(
+    family: Family, width: int, height: int, materials: Materials, fit: Fit, scene: Scene
+) -> list[Layout]:
+    """A family's valid layouts of the canvas, the best of each arrangement (all choices but
+    the shares), best first and reordered by :func:`diverse`."""
+    best: dict[tuple, Layout] = {}
+    for choice in candidates(family):
+        layout = arrange(family, choice, width, height, materials, fit)
+        if valid(layout) and layout.placements:
+            layout.score, layout.terms = score(layout, materials, scene)
+            key = choice[1:]
+            if key not in best or layout.score > best[key].score:
+                best[key] = layout
+    return diverse(sorted(best.values(), key=lambda lay: -lay.score))
+
+
 def solve(
     families: Sequence[Family],
     width: int,
@@ -660,18 +678,9 @@ def solve(
         nearest = min(f.distance(width, height) for f in families)
         suited = [f for f in families if f.distance(width, height) == nearest]
     cached = functools.lru_cache(maxsize=4096)(fit)
-    ranked: list[list[Layout]] = []
-    for family in suited:
-        best: dict[tuple, Layout] = {}  # per arrangement (all but the shares), the best shares
-        for choice in candidates(family):
-            layout = arrange(family, choice, width, height, materials, cached)
-            if valid(layout) and layout.placements:
-                layout.score, layout.terms = score(layout, materials, scene)
-                key = choice[1:]
-                if key not in best or layout.score > best[key].score:
-                    best[key] = layout
-        if best:
-            ranked.append(diverse(sorted(best.values(), key=lambda lay: -lay.score)))
+    ranked = [
+        found for f in suited if (found := _ranked(f, width, height, materials, cached, scene))
+    ]
     if not ranked:
         raise ValueError(f"no layout family places anything on a {width}x{height} canvas")
     ranked.sort(key=lambda found: -found[0].score)

@@ -17,6 +17,8 @@ from vipro.v1 import segmentation_pb2
 
 RECOGNISER_LANGUAGES = ("zh", "en")  # what PP-OCRv4's Chinese+English recogniser reads
 RECOGNISER_BATCH = 32  # the ppocr_rec model's max_batch_size
+READ_TAIL = 0.4  # line heights read past a line's end (up to the next box on its row): the
+# detector leaves out a line-final CJK comma or full stop, whose small ink is in its cell's left
 Granularity = segmentation_pb2.TextGranularity
 
 
@@ -27,7 +29,10 @@ def recognise(
 
     Lines are batched by similar aspect ratio so little padding is fed to the network.
     """
-    crops = [text.line_crop(rgb, q) for q in quads]
+    crops = [
+        text.line_crop(rgb, text.with_tail(q, tail))
+        for q, tail in zip(quads, text.tails(quads, READ_TAIL), strict=True)
+    ]
     order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / crops[i].shape[0])
     read: list[tuple[str, float]] = [("", 0.0)] * len(crops)
     for start in range(0, len(order), RECOGNISER_BATCH):
@@ -64,7 +69,9 @@ def detect_lines(ctx: CallContext, rgb: np.ndarray, min_score: float) -> list[te
         out = ctx.inference.infer(
             text.DETECTOR, {"image": tensor}, ["probability"], timeout=ctx.remaining()
         )
-    found = text.detection_boxes(out["probability"], sx, sy, box_threshold=min_score)
+    found = text.join_pieces(
+        text.detection_boxes(out["probability"], sx, sy, box_threshold=min_score)
+    )
     quads = [np.clip(c, 0, [w, h]).astype(np.float32) for c, _ in found]
     return [text.Region(quads[i], found[i][1]) for i in text.reading_order(quads)]
 

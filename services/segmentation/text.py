@@ -97,6 +97,64 @@ def detection_boxes(
     return out
 
 
+def join_pieces(
+    found: list[tuple[np.ndarray, float]], max_angle: float = 5.0
+) -> list[tuple[np.ndarray, float]]:
+    """Pieces of one horizontal line put back together. On large type the detector may cut a
+    line at a word space into boxes that overlap (the recogniser then reads the shared
+    letter twice: "every" + "bottle" as "everykbottle"), or find a stray piece inside a
+    line. Near-horizontal boxes (within ``max_angle`` degrees) that overlap, sharing 60 % of
+    the lower one's height with heights within 2x (a word without ascenders is short), or
+    one 80 % inside the other, become their axis-aligned union (score: the mean); a box of
+    any angle 80 % inside a line is dropped; other boxes are kept as they are. Boxes apart
+    are never joined: a logo's word mark beside a headline stays its own line.
+
+    Returns:
+        (corners, score) as :func:`detection_boxes`, in no set order.
+    """
+    level = [abs(angle_degrees(c)) <= max_angle and not is_vertical(c) for c, _ in found]
+    groups = [[i] for i, flat in enumerate(level) if flat]
+    boxes = [[*found[g[0]][0].min(axis=0), *found[g[0]][0].max(axis=0)] for g in groups]
+    joined = True
+    while joined:
+        joined = False
+        for i, j in itertools.combinations(range(len(boxes)), 2):
+            a, b = boxes[i], boxes[j]
+            low, high = sorted((a[3] - a[1], b[3] - b[1]))
+            shared = min(a[3], b[3]) - max(a[1], b[1])
+            gap = max(a[0], b[0]) - min(a[2], b[2])
+            inner = max(0, -gap) * max(0, shared)
+            smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+            one_line = high <= 2 * low and shared >= 0.6 * low and gap <= 0
+            if one_line or inner >= 0.8 * smaller:
+                boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                groups[i] += groups.pop(j)
+                boxes.pop(j)
+                joined = True
+                break
+    inside = [
+        i
+        for i, flat in enumerate(level)
+        if not flat and any(_share_inside(found[i][0], box) >= 0.8 for box in boxes)
+    ]
+    out = [found[i] for i, flat in enumerate(level) if not flat and i not in inside]
+    for (x0, y0, x1, y1), members in zip(boxes, groups, strict=True):
+        if len(members) == 1:
+            out.append(found[members[0]])
+            continue
+        corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+        out.append((corners, float(np.mean([found[k][1] for k in members]))))
+    return out
+
+
+def _share_inside(corners: np.ndarray, box: list) -> float:
+    """Share of the bounding box of ``corners`` inside ``box`` (x0, y0, x1, y1)."""
+    (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
+    w = max(0.0, min(x1, box[2]) - max(x0, box[0]))
+    h = max(0.0, min(y1, box[3]) - max(y0, box[1]))
+    return float(w * h / max((x1 - x0) * (y1 - y0), 1e-9))
+
+
 def _mean_inside(prob: np.ndarray, contour: np.ndarray) -> float:
     x, y, w, h = cv2.boundingRect(contour)
     patch = np.zeros((h, w), np.uint8)
@@ -154,6 +212,32 @@ def reading_corners(corners: np.ndarray) -> np.ndarray:
     top-right corner, so the first edge runs downwards.
     """
     return np.roll(corners, -1, axis=0) if is_vertical(corners) else corners
+
+
+def with_tail(corners: np.ndarray, tail: float) -> np.ndarray:
+    """A line's corners (clockwise from the top-left) lengthened at its end by ``tail`` times
+    its height along the reading direction."""
+    tl, tr, br, bl = reading_corners(corners).astype(np.float32)
+    along = (tr - tl) / max(float(np.linalg.norm(tr - tl)), 1e-6)
+    step = along * tail * float(np.linalg.norm(bl - tl))
+    lengthened = np.array([tl, tr + step, br + step, bl], np.float32)
+    return np.roll(lengthened, 1, axis=0) if is_vertical(corners) else lengthened
+
+
+def tails(quads: list[np.ndarray], most: float) -> list[float]:
+    """How far past its end each line may be read, in line heights: ``most``, or less where
+    another box starts sooner on the same row (reading into it would add half a letter)."""
+    boxes = [(*q.min(axis=0), *q.max(axis=0)) for q in quads]
+    found = []
+    for _, y0, x1, y1 in boxes:
+        height = max(y1 - y0, 1e-6)
+        room = [
+            bx0 - x1
+            for bx0, by0, _, by1 in boxes
+            if bx0 >= x1 and min(y1, by1) - max(y0, by0) >= 0.5 * min(height, by1 - by0)
+        ]
+        found.append(min([most * height, *room]) / height)
+    return found
 
 
 def line_crop(rgb: np.ndarray, corners: np.ndarray) -> np.ndarray:
