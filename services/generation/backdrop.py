@@ -5,6 +5,7 @@ translucent shapes kept away from the copy.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import cv2
@@ -58,9 +59,15 @@ def gradient(
         spread = 0.375 * np.hypot(x1 - x0, y1 - y0)
         glow = GLOW_OPACITY * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * spread**2))
         rgb += (accent - rgb) * glow[..., None]
-    dither = np.tile(DITHER, (-(-height // 4), -(-width // 4)))[:height, :width]
-    dithered = cv2.add(_full(rgb, width, height), cv2.cvtColor(dither, cv2.COLOR_GRAY2RGB))
-    return cv2.cvtColor(np.clip(dithered + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2RGBA)
+    dithered = cv2.add(_full(rgb, width, height), _dither(width, height))
+    return cv2.cvtColor(cv2.convertScaleAbs(dithered), cv2.COLOR_RGB2RGBA)  # rounds, saturates
+
+
+@functools.lru_cache(maxsize=32)
+def _dither(width: int, height: int) -> np.ndarray:
+    """:data:`DITHER` tiled over a ``width`` x ``height`` canvas, three channels, float32."""
+    tiled = np.tile(DITHER, (-(-height // 4), -(-width // 4)))[:height, :width]
+    return cv2.cvtColor(np.ascontiguousarray(tiled), cv2.COLOR_GRAY2RGB)
 
 
 def decoration(

@@ -38,10 +38,20 @@ MERGE_BELOW = 6.0  # CIEDE2000: palette clusters closer than this are one colour
 ROBUST_PERCENTILE = 5.0  # text contrast is judged against the 5th and 95th luminance percentiles
 
 
+def _decode(c: np.ndarray) -> np.ndarray:
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+_LINEAR_LEVELS = _decode(np.arange(256) / 255.0)
+"""Linear light of each 8-bit sRGB level: a table look-up instead of a power per pixel."""
+
+
 def _linear(rgb: np.ndarray) -> np.ndarray:
     """sRGB ``uint8`` -> linear light in [0, 1]."""
-    c = np.asarray(rgb, np.float64) / 255.0
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    rgb = np.asarray(rgb)
+    if rgb.dtype == np.uint8:
+        return _LINEAR_LEVELS[rgb]
+    return _decode(rgb.astype(np.float64) / 255.0)
 
 
 def _encoded(linear: np.ndarray) -> np.ndarray:

@@ -81,20 +81,20 @@ def flatten(
         target = canvas[cy0 - ry0 : cy1 - ry0, cx0 - rx0 : cx1 - rx0]
         # Only the part a layer's ink covers is blended: copy, shadows and shapes leave most
         # of their box transparent.
-        rows = np.flatnonzero(piece[..., 3].any(axis=1))
-        if not len(rows):
+        opacity = np.ascontiguousarray(piece[..., 3])
+        left, top, w, h = cv2.boundingRect(opacity)  # of the non-zero pixels
+        if not w:
             continue
-        cols = np.flatnonzero(piece[rows[0] : rows[-1] + 1, :, 3].any(axis=0))
-        inked = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+        inked = slice(top, top + h), slice(left, left + w)
         piece, target = piece[inked], target[inked]
-        if piece[..., 3].min() == 255:
+        if cv2.minMaxLoc(opacity[inked])[0] == 255:
             target[:] = piece[..., :3]
             continue
-        alpha = cv2.cvtColor(piece[..., 3], cv2.COLOR_GRAY2RGB).astype(np.float32) / 255.0
-        # target += (colour - target) * alpha, in OpenCV's vectorised, threaded kernels
-        change = cv2.subtract(piece[..., :3].astype(np.float32), target)
-        cv2.add(target, cv2.multiply(change, alpha), dst=target)
-    return (canvas + 0.5).astype(np.uint8)
+        alpha = cv2.cvtColor(opacity[inked], cv2.COLOR_GRAY2RGB)
+        # target += (colour - target) * alpha / 255, in OpenCV's vectorised, threaded kernels
+        change = cv2.subtract(cv2.cvtColor(piece, cv2.COLOR_RGBA2RGB), target, dtype=cv2.CV_32F)
+        cv2.add(target, cv2.multiply(change, alpha, scale=1 / 255, dtype=cv2.CV_32F), dst=target)
+    return cv2.convertScaleAbs(canvas)  # rounded and saturated to uint8
 
 
 def psd(layers: Sequence[Layer], width: int, height: int) -> bytes:
