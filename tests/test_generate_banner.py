@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 from psd_tools import PSDImage
 
-from bench.banner_scenes import bottle, on_white
+from bench.banner_mesh import read_back, squeeze
+from bench.banner_scenes import COPY, bottle, bottles, logo, on_white
 from common.client import AssetClient
+from services.generation import colour, layers, layout, render
+from services.generation.materials import LAYOUTS, brand_colours, tight
 from tests.helpers import decoded, png, violations
 from vipro.v1 import common_pb2, generation_pb2, generation_pb2_grpc
 
@@ -132,3 +135,21 @@ def test_nothing_to_show_is_refused_by_the_contract(generation):
         generation.GenerateBanner(empty, timeout=30)
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "product_images" in violations(bad.value)
+
+
+@pytest.mark.parametrize(
+    ("copy", "size"),
+    [("zh-long", (1080, 1350)), ("zh-long", (160, 600)), ("en-long", (1200, 1200))],
+)
+def test_headlines_of_drawn_banners_are_read_back_exactly(segmentation, fit, copy, size):
+    # Designs whose headlines our own DetectText once misread: a line-final "，" left out of
+    # the detector's box, and a large Latin line cut into overlapping pieces ("Ourbbiggest").
+    width, height = size
+    pictures, brand_logo = bottles(), logo()
+    materials = layout.Materials.of(pictures, brand_logo, *COPY[copy])
+    brand = brand_colours(common_pb2.Palette(), [*pictures, brand_logo])
+    assets = render.Assets(pictures, tight(brand_logo), None, colour.harmony(brand), brand, 1)
+    (design,) = layout.solve(layout.load_families(LAYOUTS), width, height, materials, fit)
+    flat = layers.flatten(render.draw(design, assets), width, height)
+    (box,) = design.boxes("headline")
+    assert read_back(segmentation, flat, box) == squeeze(COPY[copy][0])

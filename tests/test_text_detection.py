@@ -228,6 +228,13 @@ def test_chinese_words_are_characters(segmentation):
 # Algorithms alone -----------------------------------------------------------------------------
 
 
+def test_a_line_is_read_past_its_end_up_to_the_next_box_on_its_row():
+    line, neighbour, below = quad(0, 0, 200, 50), quad(210, 2, 400, 48), quad(0, 60, 100, 110)
+    assert text.tails([line, neighbour, below], 0.4) == pytest.approx([0.2, 0.4, 0.4])
+    longer = text.with_tail(line, 0.4)
+    assert longer.min(axis=0).tolist() == [0, 0] and longer.max(axis=0).tolist() == [220, 50]
+
+
 def test_reading_order_rows_then_columns():
     quad = lambda x, y: box_corners((x, y, x + 50, y + 20))  # noqa: E731
     quads = [quad(200, 12), quad(10, 100), quad(10, 10), quad(120, 8)]
