@@ -8,18 +8,16 @@ Started by ``python -m bench banners`` (bench/banners.py) on a mesh of its own: 
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from common.client import connect
-from common.mesh import Mesh
+from common.mesh import temporary
 from services.generation import colour
 from tests.helpers import box_iou, png
 from vipro.v1 import (
@@ -47,21 +45,12 @@ class Services:
 def services() -> Iterator[Services]:
     """A mesh with Triton, the gateway and the three services GenerateBanner and ImitateDesign
     use, for the length of the block."""
-    with tempfile.TemporaryDirectory() as tmp:
-        mesh = Mesh(Path(tmp), gateway_port=0, metrics_port=0)
-        mesh.write_config()
-        try:
-            mesh.start_triton()
-            mesh.start_gateway()
-            for family in ("segmentation", "editing", "generation"):
-                mesh.start_service(family)
-            channel = connect(mesh.gateway_address, mesh.api_key)
-            yield Services(
-                segmentation_pb2_grpc.SegmentationServiceStub(channel),
-                generation_pb2_grpc.GenerationServiceStub(channel),
-            )
-        finally:
-            mesh.down()
+    with temporary("segmentation", "editing", "generation") as mesh:
+        channel = connect(mesh.gateway_address, mesh.api_key)
+        yield Services(
+            segmentation_pb2_grpc.SegmentationServiceStub(channel),
+            generation_pb2_grpc.GenerationServiceStub(channel),
+        )
 
 
 def squeeze(text: str) -> str:

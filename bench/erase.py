@@ -245,27 +245,18 @@ def served() -> Iterator[Served]:
     """A mesh on this machine (Triton, gateway, segmentation, editing), warmed up by one short
     EraseVideo call so that timings are of the steady state."""
     from common.client import connect
-    from common.mesh import Mesh
+    from common.mesh import temporary
 
-    with tempfile.TemporaryDirectory() as tmp:
-        mesh = Mesh(Path(tmp), gateway_port=0, metrics_port=0)
-        mesh.write_config()
-        try:
-            mesh.start_triton()
-            mesh.start_gateway()
-            mesh.start_service("segmentation")
-            editing = mesh.start_service("editing")
-            channel = connect(mesh.gateway_address, mesh.api_key)
-            stubs = Served(
-                editing_pb2_grpc.EditingServiceStub(channel),
-                segmentation_pb2_grpc.SegmentationServiceStub(channel),
-                editing.pid,
-            )
-            warm = make_clip(1, (360, 640), 12, 30, (2.0, 0.5))
-            stubs.erase_video(encode(warm.frames, warm.fps), [editing_pb2.ERASE_TARGET_SUBTITLE])
-            yield stubs
-        finally:
-            mesh.down()
+    with temporary("segmentation", "editing") as mesh:
+        channel = connect(mesh.gateway_address, mesh.api_key)
+        stubs = Served(
+            editing_pb2_grpc.EditingServiceStub(channel),
+            segmentation_pb2_grpc.SegmentationServiceStub(channel),
+            mesh.processes["editing"].pid,
+        )
+        warm = make_clip(1, (360, 640), 12, 30, (2.0, 0.5))
+        stubs.erase_video(encode(warm.frames, warm.fps), [editing_pb2.ERASE_TARGET_SUBTITLE])
+        yield stubs
 
 
 def video_rows(mesh: Served) -> list[list]:

@@ -17,7 +17,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -491,3 +493,21 @@ class Mesh:
     def status(self) -> list[tuple[ProcessInfo, bool]]:
         """Each process and whether it is alive."""
         return [(info, _alive(info.pid)) for info in self.processes.values()]
+
+
+@contextlib.contextmanager
+def temporary(*families: str) -> Iterator[Mesh]:
+    """A mesh of its own for the length of a block (benchmarks): state in a temporary
+    folder, free ports, a real Triton, the gateway and the services of ``families``, all
+    stopped on the way out, also on error."""
+    with tempfile.TemporaryDirectory() as tmp:
+        mesh = Mesh(Path(tmp), gateway_port=0, metrics_port=0)
+        mesh.write_config()
+        try:
+            mesh.start_triton()
+            mesh.start_gateway()
+            for family in families:
+                mesh.start_service(family)
+            yield mesh
+        finally:
+            mesh.down()

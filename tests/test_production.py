@@ -9,6 +9,7 @@ import pytest
 from google.rpc import error_details_pb2
 
 from bench.banner_scenes import bottle, logo
+from common.client import AssetClient
 from common.errors import decode_details
 from tests.helpers import png, two_colour_png
 from vipro.v1 import common_pb2, production_pb2, production_pb2_grpc
@@ -17,6 +18,17 @@ from vipro.v1 import common_pb2, production_pb2, production_pb2_grpc
 @pytest.fixture(scope="module")
 def producer(channel):
     return production_pb2_grpc.ProductionServiceStub(channel)
+
+
+def assert_sized_outputs(reply, assets: AssetClient, names: list[str]) -> None:
+    """The outputs are the ``names`` ("<material>-<W>x<H>"), each an asset (so replies and
+    case records stay small) that decodes to its size."""
+    assert sorted(m.name for m in reply.materials) == names
+    for material in reply.materials:
+        w, h = map(int, material.name.split("-")[1].split("x"))
+        data = assets.download(material.image.asset_id)
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        assert decoded.shape[:2] == (h, w)
 
 
 def test_general_production_designs_every_product_in_every_size(producer, assets):
@@ -28,14 +40,7 @@ def test_general_production_designs_every_product_in_every_size(producer, assets
     )
     request.materials.add(name="h", role="headline", text="Summer Sale")
     reply = producer.Produce(request, timeout=120)
-    names = sorted(m.name for m in reply.materials)
-    assert names == ["a-300x250", "a-728x90", "b-300x250", "b-728x90"]
-    for material in reply.materials:
-        w, h = map(int, material.name.split("-")[1].split("x"))
-        # Outputs are stored as assets so replies and case records stay small.
-        data = assets.download(material.image.asset_id)
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        assert decoded.shape[:2] == (h, w)
+    assert_sized_outputs(reply, assets, ["a-300x250", "a-728x90", "b-300x250", "b-728x90"])
     assert [s.capability for s in reply.case.steps] == ["generation.GenerateBanner"] * 2
     assert all(s.status == "OK" for s in reply.case.steps)
     stored = producer.GetCase(production_pb2.GetCaseRequest(case_id=reply.case.case_id)).case
@@ -86,13 +91,7 @@ def test_resize_recipe_resizes_every_material_to_every_size(producer, assets):
         name="b", role="product", image=common_pb2.Image(inline=two_colour_png(50, 80))
     )
     reply = producer.Produce(request, timeout=30)
-    names = sorted(m.name for m in reply.materials)
-    assert names == ["a-120x40", "a-64x64", "b-120x40", "b-64x64"]
-    for material in reply.materials:
-        w, h = map(int, material.name.split("-")[1].split("x"))
-        data = assets.download(material.image.asset_id)
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        assert decoded.shape[:2] == (h, w)
+    assert_sized_outputs(reply, assets, ["a-120x40", "a-64x64", "b-120x40", "b-64x64"])
     assert [s.capability for s in reply.case.steps] == ["editing.ConvertImage"] * 4
 
 
