@@ -172,3 +172,22 @@ def test_an_object_read_as_a_character_is_not_copy():
     found = decompose.decompose(rgb, [misread, copy], alpha)
     assert found.boxes("product") == [(500, 100, 650, 500)]
     assert found.copy == {"headline": "Summer sale"}
+
+
+def test_a_label_on_a_product_is_not_the_button():
+    rgb = np.full((600, 1000, 3), (245, 240, 235), np.uint8)
+    alpha = np.zeros((600, 1000), np.float32)
+    rgb[100:500, 100:300] = (40, 90, 180)  # a bottle ...
+    rgb[250:330, 100:300] = (245, 238, 220)  # ... with a cream label reading "ViPro"
+    alpha[100:500, 100:300] = 1.0
+    rgb[400:460, 500:700] = (200, 160, 20)  # the button, an object of its own
+    alpha[400:460, 500:700] = 1.0
+    lines = [
+        decompose.TextLine((150, 278, 250, 302), "ViPro"),  # set smaller than the button
+        decompose.TextLine((530, 415, 670, 445), "Shop now"),
+        decompose.TextLine((500, 100, 900, 160), "Summer Sale"),
+    ]
+    found = decompose.decompose(rgb, lines, alpha)
+    assert found.boxes("call_to_action") == [(500, 400, 700, 460)]
+    assert found.copy["call_to_action"] == "Shop now"
+    assert found.boxes("product") == [(100, 100, 300, 500)]

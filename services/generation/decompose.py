@@ -6,7 +6,8 @@ around them.
 
 Roles follow how designers build banners: the copy set largest is the headline, the next block
 the subline; a short line sitting on a plate of one colour that differs from what surrounds it
-is the call to action (the plate is the button); a small object near a corner or mid-edge, with
+is the call to action (the plate is the button; a plate on a larger object is that object's
+label); a small object near a corner or mid-edge, with
 the short text beside it (its word mark), is the logo, its mark looked for in the pixels when
 the detector left it out; large objects are products, and text on them is theirs (a label),
 not copy; a character or two "read" on an object is the object. A detector splits a product
@@ -459,7 +460,7 @@ def decompose(rgb: np.ndarray, lines: Sequence[TextLine], alpha: np.ndarray) -> 
         if found.button_colour is not None or len(line.text) > MAX_BUTTON_TEXT:
             continue
         button = plate(rgb, line)
-        if button is not None:
+        if button is not None and not _on_larger_object(button[0], pieces):
             found.roles.append(("call_to_action", button[0]))
             found.copy["call_to_action"] = line.text
             found.label = line.box
@@ -507,6 +508,15 @@ def decompose(rgb: np.ndarray, lines: Sequence[TextLine], alpha: np.ndarray) -> 
     text_boxes = found.boxes("headline") + found.boxes("subline") + found.boxes("call_to_action")
     found.align = alignment(text_boxes, max(4.0, 0.01 * width))
     return found
+
+
+def _on_larger_object(box: Box, pieces: Sequence[Box]) -> bool:
+    """Whether ``box`` lies on an object at least twice its size: a plate there is a label
+    on a product (a bottle's), not a button, which is an object of its own."""
+    return any(
+        _overlap(box, piece) >= INSIDE * _area(box) and _area(piece) >= 2 * _area(box)
+        for piece in pieces
+    )
 
 
 def _misread_object(line: TextLine, pieces: Sequence[Box]) -> bool:
