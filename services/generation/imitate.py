@@ -29,7 +29,7 @@ def in_box(box: Box, aspect: float, anchor: str = "bottom") -> Box:
     """The largest ``aspect`` (width/height) box inside ``box``, centred across it and
     standing on its bottom (``anchor="bottom"``) or centred."""
     width, height = layout.fit_aspect(box, aspect)
-    left = (box[0] + box[2] - width) // 2
+    left, width = layout.centred(box[0], box[2], width)
     top = box[3] - height if anchor == "bottom" else (box[1] + box[3] - height) // 2
     return (left, top, left + width, top + height)
 

@@ -266,7 +266,10 @@ def corner_box(canvas: Box, corner: str, width: int, height: int) -> Box:
     """A ``width`` x ``height`` box in ``corner`` of ``canvas`` (a ``-center`` corner is the
     middle of that edge)."""
     x0, y0, x1, y1 = canvas
-    left = {"start": x0, "end": x1 - width}.get(corner.rsplit("-", 1)[1], (x0 + x1 - width) // 2)
+    side = corner.rsplit("-", 1)[1]
+    left, width = {"start": (x0, width), "end": (x1 - width, width)}.get(side) or centred(
+        x0, x1, width
+    )
     top = y0 if corner.startswith("top") else y1 - height
     return (left, top, left + width, top + height)
 
@@ -311,10 +314,28 @@ def place_products(zone: Box, aspects: Sequence[float], gap: int) -> list[Placem
     placed = []
     for i, (cell, aspect) in enumerate(zip(cells, aspects, strict=True)):
         w, h = fit_aspect(cell, aspect, 0.94)
-        left = (cell[0] + cell[2] - w) // 2
+        left, w = centred(cell[0], cell[2], w)
         top = cell[3] - h if row else (cell[1] + cell[3] - h) // 2
         placed.append(Placement("product", (left, top, left + w, top + h), index=i))
     return placed
+
+
+def centred(lo: int, hi: int, size: int) -> tuple[int, int]:
+    """Start and size of an item ``size`` pixels long centred in ``[lo, hi)``. The size
+    becomes one pixel longer (shorter where that would not fit) when the span and the item
+    differ in parity, so both centres fall on the same position: centred items line up
+    exactly rather than half a pixel apart."""
+    if (hi - lo - size) % 2:
+        size += 1 if size < hi - lo else -1
+    return lo + (hi - lo - size) // 2, size
+
+
+def aligned(zone: Box, width: int, align: str) -> tuple[int, int]:
+    """Left edge and width of a ``width`` wide item aligned across ``zone`` (centred items
+    as :func:`centred`)."""
+    if align == "center":
+        return centred(zone[0], zone[2], width)
+    return aligned_left(zone, width, align), width
 
 
 def aligned_left(zone: Box, width: int, align: str) -> int:
@@ -342,7 +363,7 @@ def button(
     w, h = block.width + 2 * pad_x, block.height + 2 * pad_y
     if w > zw or h > zh:
         return None
-    left = aligned_left(zone, w, align)
+    left, w = aligned(zone, w, align)
     top = aligned_left((zone[1], 0, zone[3], 0), h, justify)
     box = (left, top, left + w, top + h)
     label = (left + pad_x, top + pad_y, left + pad_x + block.width, top + pad_y + block.height)
@@ -427,7 +448,7 @@ def copy_stack(
     for role, block in blocks.items():
         if isinstance(block, Placement):  # the button
             w, h = block.box[2] - block.box[0], block.box[3] - block.box[1]
-            left = aligned_left(zone, w, align)
+            left, w = aligned(zone, w, align)
             dx, dy = left - block.box[0], top - block.box[1]
             box = (left, top, left + w, top + h)
             label = block.text_box
@@ -437,7 +458,7 @@ def copy_stack(
             )
         else:
             w, h = block.width, block.height
-            left = aligned_left(zone, w, align)
+            left, w = aligned(zone, w, align)
             placements.append(
                 Placement(role, (left, top, left + w, top + h), block=block, align=align)
             )
@@ -597,7 +618,7 @@ def arrange(
             placements += place_products(box, materials.products, gap)
         elif zone.holds == "logo" and materials.logo is not None:
             w, h = fit_aspect(box, materials.logo, 0.8)
-            left, top = (box[0] + box[2] - w) // 2, (box[1] + box[3] - h) // 2
+            (left, w), top = centred(box[0], box[2], w), (box[1] + box[3] - h) // 2
             placements.append(Placement("logo", (left, top, left + w, top + h)))
         elif zone.holds == "call_to_action" and materials.call_to_action:
             head = [p.block.size for p in placements if p.role == "headline"]
