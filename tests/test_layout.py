@@ -118,3 +118,13 @@ def test_a_long_headline_alone_takes_the_whole_copy_zone(families, fit):
     assert "headline" not in tiny.dropped and tiny.boxes("product")
     (headline,) = [p for p in tiny.placements if p.role == "headline"]
     assert len(headline.block.lines) == 2
+
+
+def test_centred_items_share_their_centre_exactly(families, fit):
+    assert layout.centred(0, 160, 61) == (49, 62)  # 99 px of slack: one pixel longer
+    assert layout.centred(10, 20, 9) == (10, 10)  # no room to grow: one pixel shorter
+    assert layout.centred(0, 10, 4) == (3, 4)
+    tower = [f for f in families if f.name == "tower"]
+    (solved,) = layout.solve(tower, 160, 600, materials("zh-short"), fit)
+    centres = {p.box[0] + p.box[2] for p in solved.placements}
+    assert centres == {160}, solved.placements  # every item centred on the column's axis
