@@ -14,7 +14,9 @@ from psd_tools import PSDImage
 
 from bench.banner_scenes import COPY, bottle, bottles, logo
 from common.client import AssetClient, connect
-from services.generation import colour, layers, layout, render
+from services.generation import colour, imitate, layers, layout, render
+from services.generation.decompose import Decomposition
+from services.generation.layout import Materials
 from services.generation.materials import tight
 from tests.helpers import box_iou, decoded, png, violations
 from vipro.v1 import (
@@ -158,3 +160,25 @@ def test_the_imitate_production_without_a_reference_names_what_is_missing(vision
         producer.Produce(request, timeout=60)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "roles.reference" in info.value.details()
+
+
+def test_a_reference_made_in_another_aspect_keeps_its_arrangement_and_fills_the_shape(fit):
+    # A 1200x628 reference: products on the left, copy on the right, logo top-left.
+    reference = Decomposition(1200, 628, align="start")
+    reference.roles = [
+        ("product", (88, 154, 292, 589)),
+        ("product", (397, 300, 589, 595)),
+        ("headline", (674, 63, 1161, 331)),
+        ("subline", (674, 368, 1079, 481)),
+        ("call_to_action", (674, 496, 900, 589)),
+        ("logo", (33, 32, 201, 93)),
+    ]
+    family = imitate.as_family(reference)
+    assert family is not None and family.axis == "row" and family.logo == ("top-start",)
+    assert [z.holds for z in family.zones] == ["product", "copy"]
+    materials = Materials((0.5, 0.8), 2.5, "Fresh picks for autumn", "New arrivals", "See more")
+    (made,) = imitate.layouts(reference, materials, 1080, 1080, fit, [], 1.0, 1)
+    scaled = imitate.transfer(reference, materials, 1080, 1080, fit)
+    area = lambda lay: sum((b[2] - b[0]) * (b[3] - b[1]) for b in lay.boxes("product"))  # noqa: E731
+    assert made.boxes("headline")[0][0] > max(b[2] for b in made.boxes("product"))  # order kept
+    assert area(made) > 1.3 * area(scaled)

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from services.generation import layout
 from services.generation.decompose import Decomposition, union
 from services.generation.layout import Box, Family, Fit, Layout, Materials, Placement
 
+ASPECT_TOLERANCE = 1.3
+"""Up to this factor between the output's aspect and the reference's, the reference's boxes
+are scaled; beyond it they would leave products small and ground empty."""
 STYLE_ONLY = 0.5
 """Below this fidelity the layout engine arranges the materials (the reference's colours and
 background style are kept); from it on, the reference's geometry is."""
@@ -77,6 +82,46 @@ def transfer(
     return Layout(width, height, "reference", (), placements, dropped)
 
 
+def as_family(reference: Decomposition) -> Family | None:
+    """The reference's arrangement as a layout family, to be solved at another aspect: copy
+    and products side by side (row) or stacked (column) in the reference's order, the copy's
+    share of that axis about the reference's, its alignment, the logo's corner. None when the
+    reference has no copy or no products, or they overlap along both axes."""
+    copy = [b for r, b in reference.roles if r in ("headline", "subline", "call_to_action")]
+    products = reference.boxes("product")
+    if not copy or not products:
+        return None
+    text, goods = union(copy), union(products)
+    for axis, lo, hi, size in (("row", 0, 2, reference.width), ("column", 1, 3, reference.height)):
+        if text[hi] <= goods[lo] or goods[hi] <= text[lo]:
+            share = (text[hi] - text[lo]) / size
+            zones = [
+                layout.Zone("copy", (max(0.2, share * 0.85), min(0.7, share * 1.15))),
+                layout.Zone("product"),
+            ]
+            if goods[lo] < text[lo]:
+                zones.reverse()
+            return Family(
+                name="reference",
+                description="the reference's arrangement",
+                aspect=(0.01, 100.0),
+                axis=axis,
+                zones=tuple(zones),
+                text_align=(reference.align,),
+                justify=("center", "start"),
+                logo=tuple(_corner(b, reference) for b in reference.boxes("logo")[:1])
+                or ("top-start",),
+            )
+    return None
+
+
+def _corner(box: Box, reference: Decomposition) -> str:
+    """The corner (or mid-edge) of the canvas nearest a box's centre."""
+    cx, cy = (box[0] + box[2]) / 2 / reference.width, (box[1] + box[3]) / 2 / reference.height
+    side = "start" if cx < 1 / 3 else "end" if cx > 2 / 3 else "center"
+    return f"{'top' if cy < 0.5 else 'bottom'}-{side}"
+
+
 def layouts(
     reference: Decomposition,
     materials: Materials,
@@ -88,9 +133,15 @@ def layouts(
     variants: int,
 ) -> list[Layout]:
     """The designs to draw: the reference's geometry first (from ``STYLE_ONLY`` fidelity on,
-    when it holds everything without overlap), then layouts of the engine's families."""
+    when it holds everything without overlap; at an aspect more than ASPECT_TOLERANCE away
+    from the reference's, its arrangement solved as a family, :func:`as_family`, so products
+    and copy fill the new shape), then layouts of the engine's families."""
     found: list[Layout] = []
-    if fidelity >= STYLE_ONLY:
+    family = as_family(reference)
+    stretch = abs(np.log((width / height) / (reference.width / reference.height)))
+    if fidelity >= STYLE_ONLY and stretch > np.log(ASPECT_TOLERANCE) and family is not None:
+        found += layout.solve([family], width, height, materials, fit)
+    elif fidelity >= STYLE_ONLY:
         own = transfer(reference, materials, width, height, fit)
         if layout.valid(own) and own.placements:
             found.append(own)
