@@ -37,6 +37,7 @@ MAX_BUTTON_TEXT = 30  # characters: longer lines are copy, not a button's label
 MAX_WORD_MARK = 12  # characters: longer text beside a logo is copy
 MARK_HEIGHT = 2.5  # lines: a logo's drawn mark is at most this much taller than its word mark
 OBJECT_ALPHA = 0.5  # joint alpha from which a pixel belongs to an object
+FRINGE = 0.25  # of an object's tallest column: shorter columns at its sides are matte bleed
 MIN_OBJECT = 0.0003  # of the canvas: smaller pieces of alpha are noise
 BAND_DELTA_E = 5.0  # a band between stacked pieces differing this much from the ground joins them
 TEXT_ON_PRODUCT = 0.3  # of a line's box covered by a product: the product's own text
@@ -318,8 +319,12 @@ def objects(rgb: np.ndarray, alpha: np.ndarray) -> list[Box]:
 def _split_bridges(mask: np.ndarray, left: int, top: int) -> list[Box]:
     """Boxes of one part's pieces: it is cut at each run of columns less than half as tall
     as its tallest column that has taller columns on both sides (a bridge between two
-    objects); the bridge's columns belong to neither."""
+    objects); the bridge's columns belong to neither. Columns at either end under FRINGE of
+    the tallest are left out (a matte bleeding into the ground beside an object)."""
     counts = mask.sum(axis=0)
+    kept = np.flatnonzero(counts >= FRINGE * counts.max())
+    mask, left = mask[:, kept[0] : kept[-1] + 1], left + int(kept[0])
+    counts = counts[kept[0] : kept[-1] + 1]
     tall = counts >= 0.5 * counts.max()
 
     def runs() -> list[np.ndarray]:
