@@ -267,9 +267,12 @@ def corner_box(canvas: Box, corner: str, width: int, height: int) -> Box:
     middle of that edge)."""
     x0, y0, x1, y1 = canvas
     side = corner.rsplit("-", 1)[1]
-    left, width = {"start": (x0, width), "end": (x1 - width, width)}.get(side) or centred(
-        x0, x1, width
-    )
+    if side == "start":
+        left = x0
+    elif side == "end":
+        left = x1 - width
+    else:
+        left, width = centred(x0, x1, width)
     top = y0 if corner.startswith("top") else y1 - height
     return (left, top, left + width, top + height)
 
