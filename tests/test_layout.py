@@ -128,3 +128,22 @@ def test_centred_items_share_their_centre_exactly(families, fit):
     (solved,) = layout.solve(tower, 160, 600, materials("zh-short"), fit)
     centres = {p.box[0] + p.box[2] for p in solved.placements}
     assert centres == {160}, solved.placements  # every item centred on the column's axis
+
+
+def test_products_go_in_a_row_or_a_column_whichever_shows_them_larger():
+    bottles = (0.4, 0.4)
+    tall = layout.place_products((0, 0, 144, 250), bottles, 8)  # a tower's product zone
+    assert tall[0].box[3] == tall[1].box[3] == 250, "bottles side by side, standing"
+    wide = layout.place_products((0, 0, 144, 250), (3.0, 3.0), 8)  # two wide boxes
+    assert wide[0].box[3] <= wide[1].box[1], "wide boxes one above the other"
+    for placed in (tall, wide):
+        assert not layout.intersects(placed[0].box, placed[1].box)
+        assert all(p.box[0] >= 0 and p.box[2] <= 144 and p.box[3] <= 250 for p in placed)
+
+
+def test_a_short_headline_in_a_narrow_tower_is_set_large(families, fit):
+    tower = [f for f in families if f.name == "tower"]
+    (solved,) = layout.solve(tower, 160, 600, materials("zh-short"), fit)
+    (headline,) = [p for p in solved.placements if p.role == "headline"]
+    # Four characters across a 144 px column: over 30 px, not the old 18 % cap (25 px).
+    assert headline.block.size > 30

@@ -41,6 +41,9 @@ DROP_PENALTY = {"headline": 3.0, "call_to_action": 0.6, "subline": 0.4}
 SIZE_WEIGHT = 0.35
 """Score per unit of log size of the products (area share, 0.25 neutral) and the headline
 (share of the short side, 0.1 neutral): doubling either is worth the same."""
+HEADLINE_WIDTH, HEADLINE_HEIGHT = 0.25, 0.5
+"""Largest headline type, as shares of its zone's width and height: a short headline in a
+narrow column is set large (the width bound was 0.18, which left towers mostly empty)."""
 COVERAGE_WEIGHT = 2.0
 """Score per share of the canvas the copy, logo and button boxes cover (PosterLayout's
 utility rewards used non-salient space)."""
@@ -306,12 +309,16 @@ def fit_aspect(zone: Box, aspect: float, fill: float = 1.0) -> tuple[int, int]:
 
 
 def place_products(zone: Box, aspects: Sequence[float], gap: int) -> list[Placement]:
-    """Products side by side along the zone's longer side, scaled alike (the first a little
-    larger), standing on the zone's bottom and centred across it."""
+    """Products in a row standing on the zone's bottom or in a column centred in it, whichever
+    shows them larger (the first a little larger than the rest), centred across the zone."""
     if not aspects:
         return []
-    x0, y0, x1, y1 = zone
-    row = (x1 - x0) >= (y1 - y0)
+    rows = _products_along(zone, aspects, gap, row=True)
+    columns = _products_along(zone, aspects, gap, row=False)
+    return max(rows, columns, key=lambda placed: sum(_area(p.box) for p in placed))
+
+
+def _products_along(zone: Box, aspects: Sequence[float], gap: int, *, row: bool) -> list[Placement]:
     weights = [1.25] + [1.0] * (len(aspects) - 1)
     cells = split(zone, "row" if row else "column", [w / sum(weights) for w in weights], gap)
     placed = []
@@ -321,6 +328,10 @@ def place_products(zone: Box, aspects: Sequence[float], gap: int) -> list[Placem
         top = cell[3] - h if row else (cell[1] + cell[3] - h) // 2
         placed.append(Placement("product", (left, top, left + w, top + h), index=i))
     return placed
+
+
+def _area(box: Box) -> int:
+    return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
 
 
 def centred(lo: int, hi: int, size: int) -> tuple[int, int]:
@@ -381,10 +392,11 @@ def copy_stack(
     align: str,
     justify: str,
 ) -> tuple[list[Placement], list[str]]:
-    """Headline, subline and button stacked in ``zone``: the headline as large as fits (at
-    most half the zone's height, all of it when the headline is alone), the subline at most
-    60 % of the headline's size, the button label at most half; when the stack is taller than
-    the zone the headline shrinks, and copy that cannot fit at its smallest legible size is
+    """Headline, subline and button stacked in ``zone``: the headline as large as fits (type
+    at most a quarter of the zone's width and half its height; its lines may fill all the
+    height when the headline is alone), the subline at most 60 % of the headline's size, the
+    button label at most half; when the stack is taller than the zone the headline shrinks
+    (down to 30 % of its cap), and copy that cannot fit at its smallest legible size is
     dropped (:data:`DROP_ORDER`).
     Returns (placements, dropped roles)."""
     zw, zh = zone[2] - zone[0], zone[3] - zone[1]
@@ -392,7 +404,7 @@ def copy_stack(
     dropped: list[str] = []
     scale = 1.0
     while True:
-        head_cap = max(1, int(min(zh * 0.5, zw * 0.18) * scale))
+        head_cap = max(1, int(min(zh * HEADLINE_HEIGHT, zw * HEADLINE_WIDTH) * scale))
         blocks: dict[str, Any] = {}
         failed = None
         for role in wanted:
@@ -438,7 +450,7 @@ def copy_stack(
             if total <= zh:
                 break
             failed = "too tall"
-        if scale > 0.45 and (failed == "too tall" or failed == "headline"):
+        if scale > 0.3 and (failed == "too tall" or failed == "headline"):
             scale *= 0.85
             continue
         victim = next((r for r in DROP_ORDER if r in wanted and r not in dropped), None)
