@@ -10,7 +10,8 @@ underlay effectiveness, utility, occlusion of the products, unreadability), WCAG
 every piece of copy against what is drawn under it, text overflow, copy dropped, the smallest
 type, product distortion, variant diversity and designs per second. In the same run, two
 baselines: today's pad-resize (the old `general` production: the product picture padded into
-each size, no copy) and one fixed template (the best 1200x628 design) scaled to every size.
+each size, no copy) and one fixed template (the best 1200x628 design) scaled to every size,
+stretched to fill it or scaled alike in x and y and letterboxed.
 It starts a mesh of its own (bench/banner_mesh.py: Triton, gateway, segmentation, editing,
 generation) for what needs the services: DetectText reading headlines back, ImitateDesign, and
 a 6-size x 4-variant request with two photos to cut out.
@@ -141,22 +142,66 @@ def diversity(variants: list[layout.Layout]) -> float:
     return float(np.mean(values)) if values else np.nan
 
 
-def scaled_template_scores(
-    reference: layout.Layout, stack: list[layers.Layer], width: int, height: int
-) -> dict[str, float]:
-    """The reference design (laid out for its own size) stretched to ``width`` x ``height``:
-    every box, the type and the products scale with the picture."""
+def template_warp(reference: layout.Layout, width: int, height: int, uniform: bool) -> np.ndarray:
+    """The 2 x 3 affine map taking the reference design onto ``width`` x ``height``: stretched
+    to fill it, or (``uniform``) scaled alike in x and y and centred, letterboxed."""
     sx, sy = width / reference.width, height / reference.height
+    if uniform:
+        sx = sy = min(sx, sy)
+    ox, oy = (width - reference.width * sx) / 2, (height - reference.height * sy) / 2
+    return np.array([[sx, 0.0, ox], [0.0, sy, oy]])
 
-    def scaled(box):
-        return (round(box[0] * sx), round(box[1] * sy), round(box[2] * sx), round(box[3] * sy))
 
-    found = layout_metrics.score(
-        [layout_metrics.Element(e.label, scaled(e.box)) for e in elements(reference, stack)],
-        (height, width),
-        cv2.resize(product_saliency(stack, reference.width, reference.height), (width, height)),
-        cv2.resize(below_copy(stack, reference.width, reference.height), (width, height)),
+def warped(
+    picture: np.ndarray,
+    warp: np.ndarray,
+    width: int,
+    height: int,
+    border: int,
+    interpolation: int = cv2.INTER_LINEAR,
+) -> np.ndarray:
+    """``picture`` scaled by ``warp`` and letterboxed into ``width`` x ``height`` with
+    ``border`` (an OpenCV border mode)."""
+    (sx, _, ox), (_, sy, oy) = warp
+    inner = (max(1, round(picture.shape[1] * sx)), max(1, round(picture.shape[0] * sy)))
+    left, top = round(ox), round(oy)
+    right, bottom = width - inner[0] - left, height - inner[1] - top
+    scaled = cv2.resize(picture, inner, interpolation=interpolation)
+    return cv2.copyMakeBorder(scaled, top, bottom, left, right, border)
+
+
+def warped_box(box, warp: np.ndarray) -> tuple[int, int, int, int]:
+    (sx, _, ox), (_, sy, oy) = warp
+    return (
+        round(box[0] * sx + ox),
+        round(box[1] * sy + oy),
+        round(box[2] * sx + ox),
+        round(box[3] * sy + oy),
     )
+
+
+def scaled_template_scores(
+    reference: layout.Layout,
+    stack: list[layers.Layer],
+    width: int,
+    height: int,
+    uniform: bool,
+) -> dict[str, float]:
+    """The reference design (laid out for its own size) scaled to ``width`` x ``height``
+    (:func:`template_warp`): every box, the type and the products scale with the picture."""
+    warp = template_warp(reference, width, height, uniform)
+    scored = [
+        layout_metrics.Element(e.label, warped_box(e.box, warp)) for e in elements(reference, stack)
+    ]
+    salient = product_saliency(stack, reference.width, reference.height)
+    below = below_copy(stack, reference.width, reference.height)
+    found = layout_metrics.score(
+        scored,
+        (height, width),
+        warped(salient, warp, width, height, cv2.BORDER_CONSTANT),
+        warped(below, warp, width, height, cv2.BORDER_REPLICATE),
+    )
+    sx, sy = warp[0, 0], warp[1, 1]
     sizes = [p.block.size * min(sx, sy) for p in reference.placements if p.block is not None]
     found["wcag_aa"] = float(np.mean(copy_contrast(reference, stack)))
     found["smallest_type"] = float(min(sizes))
@@ -166,6 +211,12 @@ def scaled_template_scores(
     return found
 
 
+TEMPLATES = {
+    "one template stretched to every size": False,
+    "one template scaled to every size, letterboxed": True,
+}
+"""The fixed-template baselines (the best 1200x628 design as the template): stretched to fill
+each size, or scaled alike in x and y and centred (:func:`template_warp`)."""
 DEVELOPMENT_SETS = 2
 """Product sets whose read-back failures DetectText and the layout were tuned on (the bottles
 and the first smoke product); the others are held out, reported apart."""
@@ -183,19 +234,24 @@ IMITATIONS = [
 
 
 def layout_rows(stub: banner_mesh.Services) -> tuple[list[list], dict]:
-    """Ours, the scaled template and pad-resize, by every metric, plus the headlines read back
-    (ours and the scaled template, variant 0), apart for the DEVELOPMENT_SETS product sets and
-    the held-out ones."""
+    """Ours, the scaled templates and pad-resize, by every metric, plus the headlines read
+    back (ours, variant 0, and the scaled templates), apart for the DEVELOPMENT_SETS product
+    sets and the held-out ones."""
     fonts = typography.installed_fonts()
     fit = functools.partial(typography.fit, fonts=fonts)
     families = layout.load_families(LAYOUTS)
     brand_logo = logo()
     copies = {k: COPY[k] for k in ("en-short", "en-long", "zh-short", "zh-long")}
     ours: list[dict] = []
-    template: list[dict] = []
+    template: dict[bool, list[dict]] = {uniform: [] for uniform in TEMPLATES.values()}
     baseline: list[dict] = []
     diversities, seconds, small_seconds, designs, small_designs = [], 0.0, 0.0, 0, 0
-    read: dict[str, list[bool]] = {"ours": [], "template": [], "development": [], "held out": []}
+    read: dict[str | bool, list[bool]] = {
+        "ours": [],
+        "development": [],
+        "held out": [],
+        **{uniform: [] for uniform in TEMPLATES.values()},
+    }
     for set_index, ((name, pictures), (language, (headline, subline, action))) in enumerate(
         itertools.product(products().items(), copies.items())
     ):
@@ -204,7 +260,6 @@ def layout_rows(stub: banner_mesh.Services) -> tuple[list[list], dict]:
         assets = render.Assets(pictures, tight(brand_logo), None, colour.harmony(brand), brand, 1)
         reference = None
         held_out = set_index // len(copies) >= DEVELOPMENT_SETS
-        checked_sizes = {}
         for width, height in SIZES:
             t0 = time.perf_counter()
             variants = layout.solve(families, width, height, materials, fit, variants=VARIANTS)
@@ -228,17 +283,18 @@ def layout_rows(stub: banner_mesh.Services) -> tuple[list[list], dict]:
             text = banner_mesh.read_back(stub.segmentation, flats[0], boxes[0]) if boxes else ""
             read["ours"].append(text == banner_mesh.squeeze(headline))
             read["held out" if held_out else "development"].append(read["ours"][-1])
-            checked_sizes[(width, height)] = headline
             baseline.append(PAD_RESIZE)
         assert reference is not None
-        template += [scaled_template_scores(*reference[:2], w, h) for w, h in SIZES]
-        for (width, height), text in checked_sizes.items():
-            scaled = cv2.resize(reference[2], (width, height), interpolation=cv2.INTER_AREA)
-            x0, y0, x1, y1 = reference[0].boxes("headline")[0]
-            sx, sy = width / 1200, height / 628
-            box = (round(x0 * sx), round(y0 * sy), round(x1 * sx), round(y1 * sy))
+        solved, stack, flat = reference
+        for uniform, (width, height) in itertools.product(TEMPLATES.values(), SIZES):
+            template[uniform].append(scaled_template_scores(solved, stack, width, height, uniform))
+            warp = template_warp(solved, width, height, uniform)
+            scaled = warped(
+                flat, warp, width, height, cv2.BORDER_REPLICATE, interpolation=cv2.INTER_AREA
+            )
+            box = warped_box(solved.boxes("headline")[0], warp)
             found = banner_mesh.read_back(stub.segmentation, scaled, box)
-            read["template"].append(found == banner_mesh.squeeze(text))
+            read[uniform].append(found == banner_mesh.squeeze(headline))
     rows = [
         [
             *_row(
@@ -246,10 +302,10 @@ def layout_rows(stub: banner_mesh.Services) -> tuple[list[list], dict]:
             ),
             float(np.mean(read["ours"])),
         ],
-        [
-            *_row("one template scaled to every size", template, np.nan, np.nan),
-            float(np.mean(read["template"])),
-        ],
+        *(
+            [*_row(name, template[uniform], np.nan, np.nan), float(np.mean(read[uniform]))]
+            for name, uniform in TEMPLATES.items()
+        ),
         [*_row("pad-resize (today's general production)", baseline, np.nan, np.nan), 0.0],
     ]
     for name, published in layout_metrics.PUBLISHED.items():
@@ -333,11 +389,13 @@ def main() -> Path:
         "layout_metrics.py; saliency = the products' alpha; unreadability on everything drawn "
         "under the copy). Published rows are on PKU PosterLayout's test set with its saliency "
         "maps: the data differ, the scale is comparable. WCAG AA: share of copy reaching 4.5:1 "
-        "(3:1 large). Smallest type: mean over designs of the smallest font size (px); in the "
-        "scaled template the text is scaled with the picture. Distortion: mean |log aspect "
+        "(3:1 large). Templates: the best 1200x628 design of each product set and copy, "
+        "stretched to each size or scaled alike in x and y and letterboxed (edges repeated). "
+        "Smallest type: mean over designs of the smallest font size (px); in the scaled "
+        "templates the text is scaled with the picture. Distortion: mean |log aspect "
         "change| of the products. Read back: share of headlines our DetectText reads exactly "
         f"(white space ignored) inside the headline box, {facts['read_back_designs']} designs "
-        "(variant 0 of every product set) and the same sizes of the scaled template; ours "
+        "(variant 0 of every product set) and the same sizes of the scaled templates; ours "
         f"{facts['read_back_development']:.3f} on the {DEVELOPMENT_SETS} product sets "
         f"DetectText and the layout were tuned on, {facts['read_back_held_out']:.3f} on the "
         f"other {facts['read_back_held_out_designs']}. designs/s: layout + drawing + "
