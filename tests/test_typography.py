@@ -131,6 +131,17 @@ def test_chinese_lines_break_after_punctuation_and_come_out_even(fonts):
     assert texts(block) == ["仅限本周，", "先到先得。"]
 
 
+def test_a_slightly_smaller_size_keeps_chinese_phrases_whole(fonts):
+    # 400 px wide: three lines of four ideographs (about 100 px) would be the largest, but
+    # break 大促 and 全场 apart; two whole phrases of five (80 px) are set instead.
+    block = fit("夏季大促，全场五折起", 400, 400, "bold", max_size=200, min_size=10, fonts=fonts)
+    assert texts(block) == ["夏季大促，", "全场五折起"]
+    assert block.size >= 0.75 * 100
+    # With no pause to break at, the largest size wins and the phrase is broken.
+    block = fit("全场水瓶五折起限时抢购", 300, 400, "bold", max_size=200, min_size=10, fonts=fonts)
+    assert len(block.lines) > 1 and block.size > 0.75 * 300 / 4
+
+
 def test_latin_lines_come_out_even(fonts):
     # Greedy breaking gives "Our biggest summer sale on" / "every bottle".
     block = at_size("Our biggest summer sale on every bottle", 40, 14, fonts)

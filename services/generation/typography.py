@@ -14,6 +14,7 @@ block, anti-aliased, into an RGBA array of exactly its size.
 from __future__ import annotations
 
 import functools
+import math
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,10 @@ BREAK_AFTER = frozenset("。，、．：；！？）」』】〕》〉〗〙｝�
 MID_PHRASE_BREAK = 0.3
 """Cost of a line break between two ideographs, against the squared slack (as a share of the
 line) of each line: a phrase stays whole unless that leaves a line a third emptier."""
+WHOLE_PHRASES = 0.75
+"""Copy is set up to this much smaller than the largest size that fits when that keeps every
+phrase whole (lines break only after punctuation or at spaces): 夏季大促，/全场五折起 rather
+than 夏季大/促，全/场五折起."""
 
 
 class TypographyError(Exception):
@@ -251,6 +256,27 @@ def _pieces(face: Face, paragraph: str) -> tuple[Piece, ...]:
     return tuple(pieces)
 
 
+def _mid_phrase(piece: Piece) -> bool:
+    """Whether a break after ``piece`` would split a phrase (two ideographs, no pause)."""
+    return not piece.tail and piece.body[-1] not in BREAK_AFTER
+
+
+def _phrases(pieces: tuple[Piece, ...]) -> tuple[Piece, ...]:
+    """The pieces joined wherever a break between them would split a phrase."""
+    joined: list[Piece] = []
+    for piece in pieces:
+        if joined and _mid_phrase(joined[-1]):
+            last = joined.pop()
+            piece = Piece(
+                last.body + piece.body,
+                piece.tail,
+                last.body_width + piece.body_width,
+                piece.tail_width,
+            )
+        joined.append(piece)
+    return tuple(joined)
+
+
 def _break_lines(paragraphs: list[tuple[Piece, ...]], width: float) -> list[str] | None:
     """Greedy line breaking of measured paragraphs into lines at most ``width`` ems wide;
     ``None`` when one piece (a word, or ideographs held together by kinsoku) is wider alone."""
@@ -287,7 +313,7 @@ def _balance(pieces: tuple[Piece, ...], width: float, count: int) -> list[str]:
         used = starts[j] - starts[i] - pieces[j - 1].tail_width
         if used > width:
             return float("inf")
-        mid_phrase = j < n and not pieces[j - 1].tail and pieces[j - 1].body[-1] not in BREAK_AFTER
+        mid_phrase = j < n and _mid_phrase(pieces[j - 1])
         return ((width - used) / width) ** 2 + (MID_PHRASE_BREAK if mid_phrase else 0.0)
 
     best = [[float("inf")] * (n + 1) for _ in range(count + 1)]
@@ -390,7 +416,8 @@ def fit(
     """The text at the largest font size that fits a box.
 
     Lines break at spaces and between CJK characters (kinsoku obeyed, Latin words whole, line
-    breaks in ``text`` kept); the block's real glyph bounds, ascent to descent, must lie within
+    breaks in ``text`` kept; Chinese phrases kept whole when that costs at most a quarter of
+    the size, :data:`WHOLE_PHRASES`); the block's real glyph bounds, ascent to descent, must lie within
     ``width`` x ``height``.
 
     Args:
@@ -423,7 +450,7 @@ def fit(
     reference = face.font(REFERENCE_SIZE)
     ascent, descent = (metric / REFERENCE_SIZE for metric in reference.getmetrics())
 
-    def estimate(size: int) -> list[str] | None:
+    def estimate(size: int, paragraphs: list[tuple[Piece, ...]]) -> list[str] | None:
         """Lines at ``size`` if they fit by advances and font metrics (no glyph drawn)."""
         lines = _break_lines(paragraphs, width / size)
         if lines is None or (max_lines is not None and len(lines) > max_lines):
@@ -431,18 +458,27 @@ def fit(
         fits = (ascent + descent + (len(lines) - 1) * line_spacing) * size <= height
         return lines if fits else None
 
-    # Larger sizes only take more room in the estimate, so its largest fitting size is found by
-    # bisection; the exact bounds then step it down in the rare case ink overhangs the box.
-    low, high, best = min_size, max_size, min_size - 1
-    while low <= high:
-        middle = (low + high) // 2
-        if estimate(middle) is None:
-            high = middle - 1
-        else:
-            best, low = middle, middle + 1
+    def largest(low: int, high: int, paragraphs: list[tuple[Piece, ...]]) -> int:
+        """The largest size in [low, high] whose estimate fits, ``low - 1`` for none. Larger
+        sizes only take more room in the estimate, so it is found by bisection."""
+        best = low - 1
+        while low <= high:
+            middle = (low + high) // 2
+            if estimate(middle, paragraphs) is None:
+                high = middle - 1
+            else:
+                best, low = middle, middle + 1
+        return best
+
+    best = largest(min_size, max_size, paragraphs)
+    phrases = [_phrases(pieces) for pieces in paragraphs]
+    floor = max(min_size, math.ceil(WHOLE_PHRASES * best))
+    whole = largest(floor, best, phrases) if phrases != paragraphs else floor - 1
+    if whole >= floor:
+        best, paragraphs = whole, phrases
+    # The exact bounds step the size down in the rare case ink overhangs the box.
     for size in range(best, min_size - 1, -1):
-        lines = estimate(size)
-        if lines is None:
+        if estimate(size, paragraphs) is None:
             continue
         lines = [
             line
