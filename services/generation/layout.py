@@ -517,13 +517,15 @@ def score(layout: Layout, materials: Materials, scene: Scene) -> tuple[float, di
     head = [p.block.size for p in layout.placements if p.role == "headline"]
     headline = (head[0] / short) if head else 0.0
     text_boxes = [p.box for p in layout.placements if p.role in ("headline", "subline")]
-    busy = float(np.mean([scene.mean_over(b) for b in text_boxes])) if text_boxes else 0.0
+    busy = 0.0
+    if text_boxes and scene.busy is not None:
+        busy = sum(scene.mean_over(b) for b in text_boxes) / len(text_boxes)
     dropped = sum(DROP_PENALTY[r] for r in layout.dropped)
     boxes = [p.box for p in layout.placements]
-    centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in boxes]
     balance = 0.0
-    if centres:
-        cx, cy = np.mean(centres, axis=0)
+    if boxes:
+        cx = sum(b[0] + b[2] for b in boxes) / (2 * len(boxes))
+        cy = sum(b[1] + b[3] for b in boxes) / (2 * len(boxes))
         balance = abs(cx / layout.width - 0.5) + abs(cy / layout.height - 0.5)
     terms = {
         "products": products if materials.products else 0.0,

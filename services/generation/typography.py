@@ -417,8 +417,8 @@ def fit(
 
     Lines break at spaces and between CJK characters (kinsoku obeyed, Latin words whole, line
     breaks in ``text`` kept; Chinese phrases kept whole when that costs at most a quarter of
-    the size, :data:`WHOLE_PHRASES`); the block's real glyph bounds, ascent to descent, must lie within
-    ``width`` x ``height``.
+    the size, :data:`WHOLE_PHRASES`); the block's real glyph bounds, ascent to descent, must
+    lie within ``width`` x ``height``.
 
     Args:
         text: the copy; any mix of the scripts the fonts cover.
