@@ -1,0 +1,180 @@
+"""Shot boundaries in a stream of frames: small detectors with one job each, and a manager
+that owns the loop (the shape of PySceneDetect's SceneManager and detectors; our own code).
+
+Every frame is reduced once to :class:`Features` (a small HSV picture and a grey one); each
+detector sees the features of every frame in order and reports a :class:`Transition` when it
+is sure of one, possibly some frames later (look-ahead), and the rest at :meth:`flush`.
+:func:`detect` runs detectors over frames and merges what they find into one ordered list.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+WIDTH = 96
+"""Width in pixels frames are reduced to before comparison (aspect kept)."""
+SOFTEN = 1.0
+"""Gaussian sigma (pixels of the reduced frame) taken off before comparison."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A change of shot. ``start``: the first frame not wholly of the old shot; ``end``: the
+    first frame wholly of the new one (``start == end`` for a cut); ``kind``: "cut" or
+    "gradual"; ``score``: the detector's evidence (its own scale)."""
+
+    start: int
+    end: int
+    kind: str
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Features:
+    """One frame reduced for comparison: ``index`` in the stream, ``hsv`` (``float32``
+    h x w x 3: hue in degrees 0-358, saturation and value 0-255) and ``grey`` (``float32``
+    h x w, 0-255)."""
+
+    index: int
+    hsv: np.ndarray
+    grey: np.ndarray
+
+
+def features(index: int, rgb: np.ndarray) -> Features:
+    """``rgb`` (``uint8`` H x W x 3) reduced to :data:`WIDTH` pixels wide (area averaging)
+    and softened (Gaussian, sigma :data:`SOFTEN` px), so grain and sub-pixel texture do not
+    count as change."""
+    h, w = rgb.shape[:2]
+    size = (WIDTH, max(1, round(h * WIDTH / w)))
+    small = cv2.GaussianBlur(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), (0, 0), SOFTEN)
+    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 0] *= 2.0
+    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return Features(index, hsv, grey)
+
+
+def content_distance(a: Features, b: Features) -> float:
+    """Mean absolute difference of hue (circular, weighted by the lower saturation and value:
+    grey and dark pixels have no reliable hue), saturation (weighted by the lower value) and
+    value between two frames, averaged over the three: 0-255, a scale like that of
+    PySceneDetect's ContentDetector (whose default cut threshold, 27, is ours too)."""
+    return _distance(a.hsv, b.hsv)
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    diff = np.abs(a - b)
+    colourful = np.minimum(a[..., 1], b[..., 1]) / 255.0
+    lit = np.minimum(a[..., 2], b[..., 2]) / 255.0
+    hue = np.minimum(diff[..., 0], 360.0 - diff[..., 0]) * (255.0 / 180.0) * colourful * lit
+    saturation = diff[..., 1] * lit
+    return float((hue.mean() + saturation.mean() + diff[..., 2].mean()) / 3.0)
+
+
+def aligned_distance(a: Features, b: Features) -> float:
+    """:func:`content_distance` after undoing the camera's translation between the frames
+    (phase correlation of the grey pictures, sub-pixel), over the part both frames show: a
+    pan scores like a still shot, a cut stays far."""
+    return min(content_distance(a, b), _distance(*_aligned(a, b)))
+
+
+def _aligned(a: Features, b: Features) -> tuple[np.ndarray, np.ndarray]:
+    """``a``'s HSV picture and ``b``'s moved onto it by the translation phase correlation finds
+    between their grey pictures, both cropped to what the two frames share (whole, when the
+    shift is over half the frame)."""
+    h, w = a.grey.shape
+    (dx, dy), _ = cv2.phaseCorrelate(a.grey, b.grey, _hann(w, h))
+    mx, my = int(np.ceil(abs(dx))) + 1, int(np.ceil(abs(dy))) + 1
+    if 2 * mx >= w or 2 * my >= h:
+        return a.hsv, b.hsv
+    back = np.float32([[1, 0, -dx], [0, 1, -dy]])
+    moved = cv2.warpAffine(b.hsv, back, (w, h), flags=cv2.INTER_LINEAR)
+    inner = (slice(my, h - my), slice(mx, w - mx))
+    return a.hsv[inner], moved[inner]
+
+
+@functools.lru_cache(maxsize=8)
+def _hann(width: int, height: int) -> np.ndarray:
+    """The window phase correlation needs on pictures that do not wrap around."""
+    return cv2.createHanningWindow((width, height), cv2.CV_32F)
+
+
+class Detector(Protocol):
+    """What :func:`detect` drives: ``push`` each frame's features in order, then ``flush``."""
+
+    def push(self, frame: Features) -> list[Transition]: ...
+
+    def flush(self) -> list[Transition]: ...
+
+
+class CutDetector:
+    """Hard cuts: consecutive frames whose motion-compensated content distance
+    (:func:`aligned_distance`) reaches ``threshold``, unless the picture comes back within
+    ``flash_frames`` (a flash, a strobe, a frame of glare: the frame after it is close to the
+    one before it again).
+
+    Args:
+        threshold: 0-255, the ContentDetector scale (default 27).
+        flash_frames: frames a candidate cut waits for the picture to come back (>= 0).
+        min_shot_frames: frames a shot lasts at least; a cut closer to the previous one is
+            dropped.
+    """
+
+    def __init__(self, threshold: float = 27.0, flash_frames: int = 4, min_shot_frames: int = 8):
+        self.threshold = threshold
+        self.flash_frames = flash_frames
+        self.min_shot_frames = min_shot_frames
+        self._previous: Features | None = None
+        self._pending: list[tuple[Transition, Features]] = []
+        self._quiet_until = -1
+        self._last_cut = -(10**9)
+
+    def push(self, frame: Features) -> list[Transition]:
+        found: list[Transition] = []
+        still = []
+        for cut, before in self._pending:
+            if aligned_distance(before, frame) < self.threshold / 2:
+                self._quiet_until = frame.index  # the picture came back: a flash
+            elif frame.index - cut.start >= self.flash_frames:
+                found += self._accept(cut)
+            else:
+                still.append((cut, before))
+        self._pending = [(c, b) for c, b in still if c.start > self._quiet_until]
+        if self._previous is not None and frame.index > self._quiet_until:
+            distance = aligned_distance(self._previous, frame)
+            if distance >= self.threshold:
+                cut = Transition(frame.index, frame.index, "cut", distance)
+                if self.flash_frames == 0:
+                    found += self._accept(cut)
+                else:
+                    self._pending.append((cut, self._previous))
+        self._previous = frame
+        return found
+
+    def flush(self) -> list[Transition]:
+        found = [t for cut, _ in self._pending for t in self._accept(cut)]
+        self._pending = []
+        return found
+
+    def _accept(self, cut: Transition) -> list[Transition]:
+        if cut.start - self._last_cut < self.min_shot_frames:
+            return []
+        self._last_cut = cut.start
+        return [cut]
+
+
+def detect(frames: Iterable[np.ndarray], detectors: Sequence[Detector]) -> list[Transition]:
+    """Every transition the detectors find in ``frames`` (``uint8`` RGB, in order), by start."""
+    found: list[Transition] = []
+    for index, rgb in enumerate(frames):
+        frame = features(index, rgb)
+        for detector in detectors:
+            found += detector.push(frame)
+    for detector in detectors:
+        found += detector.flush()
+    return sorted(found, key=lambda t: t.start)
