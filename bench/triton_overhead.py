@@ -77,6 +77,12 @@ CASES = [
     Case("realesr_animevideov3_x4", {"image": _image(1, 3, 256, 256)}, ["upscaled"], calls=9),
     Case("realesrgan_x4plus_anime", {"image": _image(1, 3, 64, 64)}, ["upscaled"], calls=9),
     Case("realesrgan_x4plus", {"image": _image(1, 3, 64, 64)}, ["upscaled"], calls=6),
+    Case(
+        "transnetv2",
+        {"frames": np.random.default_rng(0).integers(0, 256, (1, 100, 27, 48, 3), np.uint8)},
+        ["single", "many"],
+        calls=15,
+    ),
 ]
 
 

@@ -4,6 +4,7 @@ metrics scraping. Tests import from here, never from each other."""
 from __future__ import annotations
 
 import io
+import os
 import urllib.request
 from pathlib import Path
 
@@ -16,6 +17,18 @@ from common.errors import decode_details
 from vipro.v1 import common_pb2
 
 DATA = Path(__file__).resolve().parent / "data"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cached_wheel(pattern: str) -> Path | None:
+    """A wheel ``make models`` downloaded (matching the glob ``pattern``), looked up in
+    $VIPRO_WHEEL_CACHE (default <repo>/.vipro/wheels) then /tmp/wheels; None when absent."""
+    cache = Path(os.environ.get("VIPRO_WHEEL_CACHE", REPO / ".vipro" / "wheels"))
+    for folder in (cache, Path("/tmp/wheels")):
+        found = sorted(folder.glob(pattern)) if folder.is_dir() else []
+        if found:
+            return found[0]
+    return None
 
 
 def png(pixels: np.ndarray) -> bytes:

