@@ -10,12 +10,14 @@ is sure of one, possibly some frames later (look-ahead), and the rest at :meth:`
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
 import numpy as np
+
+from common import transnetv2
 
 WIDTH = 96
 """Width in pixels frames are reduced to before comparison (aspect kept)."""
@@ -38,12 +40,13 @@ class Transition:
 @dataclass(frozen=True)
 class Features:
     """One frame reduced for comparison: ``index`` in the stream, ``hsv`` (``float32``
-    h x w x 3: hue in degrees 0-358, saturation and value 0-255) and ``grey`` (``float32``
-    h x w, 0-255)."""
+    h x w x 3: hue in degrees 0-358, saturation and value 0-255), ``grey`` (``float32``
+    h x w, 0-255) and ``thumb``, the ``uint8`` RGB 48 x 27 picture TransNetV2 reads."""
 
     index: int
     hsv: np.ndarray
     grey: np.ndarray
+    thumb: np.ndarray
 
 
 def features(index: int, rgb: np.ndarray) -> Features:
@@ -56,7 +59,8 @@ def features(index: int, rgb: np.ndarray) -> Features:
     hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV).astype(np.float32)
     hsv[..., 0] *= 2.0
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return Features(index, hsv, grey)
+    thumb = cv2.resize(rgb, (transnetv2.WIDTH, transnetv2.HEIGHT), interpolation=cv2.INTER_AREA)
+    return Features(index, hsv, grey, thumb)
 
 
 def content_distance(a: Features, b: Features) -> float:
@@ -83,19 +87,28 @@ def aligned_distance(a: Features, b: Features) -> float:
     return min(content_distance(a, b), _distance(*_aligned(a, b)))
 
 
-def _aligned(a: Features, b: Features) -> tuple[np.ndarray, np.ndarray]:
-    """``a``'s HSV picture and ``b``'s moved onto it by the translation phase correlation finds
-    between their grey pictures, both cropped to what the two frames share (whole, when the
-    shift is over half the frame)."""
+def aligned_correlation(a: Features, b: Features) -> float:
+    """Correlation (zero mean, -1 to 1) of two frames' grey pictures after undoing the camera's
+    translation: near 1 for the same view, however lit; low for another view."""
+    x, y = (p - p.mean() for p in _aligned(a, b, "grey"))
+    norm = float(np.sqrt((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum() / norm) if norm > 0 else 0.0
+
+
+def _aligned(a: Features, b: Features, field: str = "hsv") -> tuple[np.ndarray, np.ndarray]:
+    """``a``'s picture ``field`` ("hsv" or "grey") and ``b``'s moved onto it by the translation
+    phase correlation finds between their grey pictures, both cropped to what the two frames
+    share (whole, when the shift is over half the frame)."""
     h, w = a.grey.shape
     (dx, dy), _ = cv2.phaseCorrelate(a.grey, b.grey, _hann(w, h))
     mx, my = int(np.ceil(abs(dx))) + 1, int(np.ceil(abs(dy))) + 1
+    picture_a, picture_b = getattr(a, field), getattr(b, field)
     if 2 * mx >= w or 2 * my >= h:
-        return a.hsv, b.hsv
+        return picture_a, picture_b
     back = np.float32([[1, 0, -dx], [0, 1, -dy]])
-    moved = cv2.warpAffine(b.hsv, back, (w, h), flags=cv2.INTER_LINEAR)
+    moved = cv2.warpAffine(picture_b, back, (w, h), flags=cv2.INTER_LINEAR)
     inner = (slice(my, h - my), slice(mx, w - mx))
-    return a.hsv[inner], moved[inner]
+    return picture_a[inner], moved[inner]
 
 
 @functools.lru_cache(maxsize=8)
@@ -166,6 +179,129 @@ class CutDetector:
             return []
         self._last_cut = cut.start
         return [cut]
+
+
+TEXTURE = 8.0
+"""Grey-level standard deviation below which a frame is too flat (black, white, one colour)
+to be recognised when it comes back."""
+
+
+def _textured(frame: Features) -> bool:
+    return float(frame.grey.std()) >= TEXTURE
+
+
+Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""TransNetV2 on windows: ``uint8`` (N, 100, 27, 48, 3) -> (single, many), ``float32`` (N, 100)
+(Triton's ``transnetv2`` model, or the module in-process)."""
+
+
+class TransNetDetector:
+    """Transitions TransNetV2 scores (``score``), run on windows of 100 frames sliding by 50,
+    the first padded with the first frame and the last with the last, keeping frames 25-74 of
+    each, as the network's authors run it. A run of frames scored above ``threshold`` is one
+    transition: a cut when one frame long (the frame after it starts the new shot), gradual
+    otherwise, spanning the neighbouring frames scored as inside a transition. A run after
+    which the view seen up to ``flash_frames`` before it comes back within ``flash_frames``
+    is a flash and dropped (flat frames, as in a fade through black, are not compared).
+
+    Args:
+        score: the network (see :data:`Scorer`).
+        threshold: probability, 0-1 (0.5, as the authors').
+        flash_frames: frames after a run within which the picture may come back (>= 0; 0 keeps
+            every run).
+        flash_correlation: structure correlation (:func:`aligned_correlation`, -1 to 1) from
+            which it has come back (a flash changes the light, not the view).
+    """
+
+    def __init__(
+        self,
+        score: Scorer,
+        threshold: float = 0.5,
+        flash_frames: int = 4,
+        flash_correlation: float = 0.95,
+    ):
+        self.score = score
+        self.threshold = threshold
+        self.flash_frames = flash_frames
+        self.flash_correlation = flash_correlation
+        self._window: list[np.ndarray] = []
+        self._scores: dict[int, tuple[float, float]] = {}  # frame -> (single, many)
+        self._recent: dict[int, Features] = {}
+        self._next = 0  # the first frame not scored yet
+        self._from = 0  # the first frame not resolved yet
+        self._pushed = 0
+
+    def push(self, frame: Features) -> list[Transition]:
+        if not self._window:
+            self._window = [frame.thumb] * transnetv2.CONTEXT
+        self._window.append(frame.thumb)
+        self._recent[frame.index] = frame
+        self._pushed = frame.index + 1
+        if len(self._window) == transnetv2.WINDOW:
+            self._run(transnetv2.STRIDE)
+        return self._resolve(final=False)
+
+    def flush(self) -> list[Transition]:
+        while self._next < self._pushed:
+            self._window += [self._window[-1]] * (transnetv2.WINDOW - len(self._window))
+            self._run(min(transnetv2.STRIDE, self._pushed - self._next))
+        return self._resolve(final=True)
+
+    def _run(self, keep: int) -> None:
+        single, many = self.score(np.stack(self._window)[None])
+        for offset in range(keep):
+            k = transnetv2.CONTEXT + offset
+            self._scores[self._next + offset] = (float(single[0, k]), float(many[0, k]))
+        self._next += keep
+        self._window = self._window[transnetv2.STRIDE :]
+
+    def _resolve(self, final: bool) -> list[Transition]:
+        """Transitions of the runs that have ended, once the frames after them (for the flash
+        check) have arrived; later runs wait."""
+        found: list[Transition] = []
+        k = self._from
+        while k < self._next:
+            if self._scores[k][0] <= self.threshold:
+                k = self._from = k + 1
+                continue
+            last = k
+            while last + 1 < self._next and self._scores[last + 1][0] > self.threshold:
+                last += 1
+            ended = last + 1 < self._next and last + self.flash_frames < self._pushed
+            if not (ended or final):
+                break
+            found += self._transition(k, last)
+            k = self._from = last + 1
+        oldest = self._from - transnetv2.WINDOW
+        self._scores = {i: v for i, v in self._scores.items() if i >= oldest}
+        self._recent = {i: f for i, f in self._recent.items() if i >= oldest}
+        return found
+
+    def _transition(self, first: int, last: int) -> list[Transition]:
+        """The run of frames ``first``..``last`` scored as transitions, widened to the frames
+        scored as inside one; none when the view before it comes back after it (a flash)."""
+        start, end = first, last + 1
+        while start - 1 in self._scores and self._scores[start - 1][1] > self.threshold:
+            start -= 1
+        while end in self._scores and self._scores[end][1] > self.threshold:
+            end += 1
+        span = range(self.flash_frames)
+        before = [self._recent.get(start - 1 - k) for k in span]
+        later = [self._recent.get(end + k) for k in span]
+        if any(
+            b is not None
+            and a is not None
+            and _textured(b)
+            and _textured(a)
+            and aligned_correlation(b, a) >= self.flash_correlation
+            for b in before
+            for a in later
+        ):
+            return []
+        peak = max(self._scores[i][0] for i in range(first, last + 1))
+        if first == last:
+            return [Transition(last + 1, last + 1, "cut", peak)]
+        return [Transition(start, end, "gradual", peak)]
 
 
 def detect(frames: Iterable[np.ndarray], detectors: Sequence[Detector]) -> list[Transition]:

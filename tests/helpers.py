@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 import os
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import grpc
 import numpy as np
+import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -18,6 +20,14 @@ from vipro.v1 import common_pb2
 
 DATA = Path(__file__).resolve().parent / "data"
 REPO = Path(__file__).resolve().parent.parent
+
+
+def open_cached_wheel(pattern: str) -> zipfile.ZipFile:
+    """The wheel :func:`cached_wheel` finds, opened; skips the test when it is absent."""
+    wheel = cached_wheel(pattern)
+    if wheel is None:
+        pytest.skip(f"{pattern} not found in $VIPRO_WHEEL_CACHE, .vipro/wheels or /tmp/wheels")
+    return zipfile.ZipFile(wheel)
 
 
 def cached_wheel(pattern: str) -> Path | None:

