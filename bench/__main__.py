@@ -10,6 +10,7 @@ from bench import (
     insertion_slots,
     memory,
     segmentation,
+    shots,
     triton_overhead,
 )
 
@@ -22,6 +23,7 @@ BENCHMARKS = {
     "memory": memory.main,
     "fuzz": fuzz.main,
     "banners": banners.main,
+    "shots": shots.main,
 }
 
 if __name__ == "__main__":

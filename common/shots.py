@@ -305,7 +305,9 @@ class TransNetDetector:
 
 
 def detect(frames: Iterable[np.ndarray], detectors: Sequence[Detector]) -> list[Transition]:
-    """Every transition the detectors find in ``frames`` (``uint8`` RGB, in order), by start."""
+    """Every transition the detectors find in ``frames`` (``uint8`` RGB, in order), by start;
+    where two detectors report the same change (overlapping, or a frame apart), the longer
+    report stands for both."""
     found: list[Transition] = []
     for index, rgb in enumerate(frames):
         frame = features(index, rgb)
@@ -313,4 +315,11 @@ def detect(frames: Iterable[np.ndarray], detectors: Sequence[Detector]) -> list[
             found += detector.push(frame)
     for detector in detectors:
         found += detector.flush()
-    return sorted(found, key=lambda t: t.start)
+    merged: list[Transition] = []
+    for t in sorted(found, key=lambda t: (t.start, -(t.end - t.start))):
+        if merged and t.start <= merged[-1].end + 1:
+            if t.end - t.start > merged[-1].end - merged[-1].start:
+                merged[-1] = t
+            continue
+        merged.append(t)
+    return merged
