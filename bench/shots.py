@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 
 from bench import report
@@ -27,17 +26,6 @@ from common.triton import MODEL_REPOSITORY
 SEEDS = range(6)
 TOLERANCE = 2
 """Frames a detection may lie outside a truth transition and still match it."""
-
-
-def network() -> shots.Scorer:
-    module = transnetv2.transnetv2_module(MODEL_REPOSITORY / "transnetv2" / "1")
-
-    def score(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        with torch.inference_mode():
-            single, many = module(torch.from_numpy(windows))
-        return single.numpy(), many.numpy()
-
-    return score
 
 
 def pyscenedetect(make: Callable[[], object]) -> Callable[[EditedClip], list[shots.Transition]]:
@@ -107,7 +95,7 @@ def measure(detect: Callable[[EditedClip], list], clips: list[EditedClip]) -> di
 
 def main() -> Path:
     clips = [edited_clip(seed) for seed in SEEDS]
-    score = network()
+    score = transnetv2.in_process(MODEL_REPOSITORY / "transnetv2" / "1")
     methods = {
         "PySceneDetect ContentDetector (threshold 27)": pyscenedetect(ContentDetector),
         "PySceneDetect AdaptiveDetector": pyscenedetect(AdaptiveDetector),

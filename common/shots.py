@@ -229,6 +229,7 @@ class TransNetDetector:
         self._recent: dict[int, Features] = {}
         self._next = 0  # the first frame not scored yet
         self._from = 0  # the first frame not resolved yet
+        self._forgotten = 0  # frames before it are no longer kept
         self._pushed = 0
 
     def push(self, frame: Features) -> list[Transition]:
@@ -272,9 +273,10 @@ class TransNetDetector:
                 break
             found += self._transition(k, last)
             k = self._from = last + 1
-        oldest = self._from - transnetv2.WINDOW
-        self._scores = {i: v for i, v in self._scores.items() if i >= oldest}
-        self._recent = {i: f for i, f in self._recent.items() if i >= oldest}
+        for i in range(self._forgotten, self._from - transnetv2.WINDOW):
+            self._scores.pop(i, None)
+            self._recent.pop(i, None)
+        self._forgotten = max(self._forgotten, self._from - transnetv2.WINDOW)
         return found
 
     def _transition(self, first: int, last: int) -> list[Transition]:

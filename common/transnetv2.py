@@ -14,8 +14,10 @@ transition), both probabilities. Callers slide the window by 50 and keep frames 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional
@@ -174,3 +176,17 @@ def transnetv2_module(folder: Path) -> nn.Module:
     state = torch.load(Path(folder) / WEIGHTS, map_location="cpu", weights_only=True)
     module.load_state_dict(state)
     return module.eval()
+
+
+def in_process(folder: Path) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The network of ``folder`` (:func:`transnetv2_module`) as a function on ``uint8``
+    windows (N, 100, 27, 48, 3) -> (single, many) ``float32`` (N, 100): what Triton serves,
+    run in this process (tests, benchmarks)."""
+    module = transnetv2_module(folder)
+
+    def score(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            single, many = module(torch.from_numpy(windows))
+        return single.numpy(), many.numpy()
+
+    return score

@@ -71,14 +71,7 @@ def network():
     folder = REPO / "deploy" / "triton" / "models" / "transnetv2" / "1"
     if not (folder / transnetv2.WEIGHTS).exists():
         pytest.skip("TransNetV2 weights not installed (make models)")
-    module = transnetv2.transnetv2_module(folder)
-
-    def score(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        with torch.inference_mode():
-            single, many = module(torch.from_numpy(windows))
-        return single.numpy(), many.numpy()
-
-    return score
+    return transnetv2.in_process(folder)
 
 
 def test_the_detector_windows_frames_as_the_package_does(package, network):

@@ -198,16 +198,12 @@ def test_real_esrgan_on_triton_equals_the_port_in_process(inference, model, name
 
 
 def test_transnetv2_on_triton_equals_the_network_in_process(inference):
-    import torch
-
     from common import transnetv2
 
     frames = np.random.default_rng(5).integers(0, 256, (1, 100, 27, 48, 3), dtype=np.uint8)
     frames[0, 50:] = frames[0, 50:] // 4  # a cut: something to score
     served = inference.infer("transnetv2", {"frames": frames}, ["single", "many"], timeout=120)
-    module = transnetv2.transnetv2_module(REPOSITORY / "transnetv2" / "1")
-    with torch.inference_mode():
-        single, many = module(torch.from_numpy(frames))
+    single, many = transnetv2.in_process(REPOSITORY / "transnetv2" / "1")(frames)
     assert served["single"].shape == served["many"].shape == (1, 100)
-    np.testing.assert_allclose(served["single"], single.numpy(), rtol=0, atol=1e-5)
-    np.testing.assert_allclose(served["many"], many.numpy(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(served["single"], single, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(served["many"], many, rtol=0, atol=1e-5)
