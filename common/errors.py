@@ -144,6 +144,15 @@ class Unimplemented(ServiceError):
         super().__init__(f"capability {capability} {why}")
 
 
+class Cancelled(ServiceError):
+    """CANCELLED: the caller, or the job's owner, cancelled the call."""
+
+    code = grpc.StatusCode.CANCELLED
+
+    def __init__(self, message: str = "the job was cancelled"):
+        super().__init__(message)
+
+
 class Unavailable(ServiceError):
     """UNAVAILABLE: try again later or elsewhere."""
 

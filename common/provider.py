@@ -50,6 +50,7 @@ from common.admission import MemoryBudget, MemoryCost, default_budget, parse_byt
 from common.client import CHANNEL_OPTIONS, AssetClient, internal_headers
 from common.contracts import STAGES, family_service, find_service, is_idempotent
 from common.errors import (
+    Cancelled,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -517,6 +518,12 @@ class CallContext:
     def cancelled(self) -> bool:
         """True when the caller cancelled, the deadline passed, or the job was cancelled."""
         return self._job_cancelled or not self.grpc.is_active()
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`Cancelled` when :meth:`cancelled` is true (call between pieces of
+        work)."""
+        if self.cancelled():
+            raise Cancelled()
 
     def report_progress(self, fraction: float, stage: str = "", message: str = "") -> None:
         """Report progress of a job (at most ~4 times a second; no-op outside jobs)."""

@@ -307,9 +307,8 @@ class TransNetDetector:
 
 
 def detect(frames: Iterable[np.ndarray], detectors: Sequence[Detector]) -> list[Transition]:
-    """Every transition the detectors find in ``frames`` (``uint8`` RGB, in order), by start;
-    where two detectors report the same change (overlapping, or a frame apart), the longer
-    report stands for both."""
+    """Every transition the detectors find in ``frames`` (``uint8`` RGB, in order), by start,
+    merged (:func:`merge`)."""
     found: list[Transition] = []
     for index, rgb in enumerate(frames):
         frame = features(index, rgb)
@@ -317,6 +316,12 @@ def detect(frames: Iterable[np.ndarray], detectors: Sequence[Detector]) -> list[
             found += detector.push(frame)
     for detector in detectors:
         found += detector.flush()
+    return merge(found)
+
+
+def merge(found: Iterable[Transition]) -> list[Transition]:
+    """Transitions from several detectors as one list by start: where two report the same
+    change (overlapping, or a frame apart), the longer report stands for both."""
     merged: list[Transition] = []
     for t in sorted(found, key=lambda t: (t.start, -(t.end - t.start))):
         if merged and t.start <= merged[-1].end + 1:

@@ -25,11 +25,9 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import grpc
 import numpy as np
 
 from common import video
-from common.errors import ServiceError
 from common.provider import CallContext
 from vipro.v1 import common_pb2
 
@@ -98,7 +96,8 @@ class VideoRunner:
         field: request field named in errors.
         encoding: codec, quality and container of every output track.
         time_range: frames inside it are pushed as ``active``.
-        tracks: output tracks to encode; the first carries the source's audio.
+        tracks: output tracks to encode; the first carries the source's audio. None (``()``)
+            makes an analysis pass: frames are decoded and pushed, nothing is encoded.
         delivery: how the encoded files reach the caller (``DELIVERY_UNSPECIFIED``: inline
             when they fit the call's inline budget, else as assets).
 
@@ -128,14 +127,18 @@ class VideoRunner:
             self.close()
             raise
 
-    def run(self, processor: FrameProcessor, stage: str = "process") -> RunResult:
+    def run(
+        self, processor: FrameProcessor, stage: str = "process", share: float = 1.0
+    ) -> RunResult:
         """Push every frame through ``processor``, encode its outputs and deliver them.
 
-        Progress is reported under ``stage`` as the share of frames decoded; the stage's time
-        is recorded in the response metadata, and delivery under "encode".
+        Progress is reported under ``stage`` as the share of frames decoded, scaled to
+        ``share`` (0-1) of the job when more work follows the pass (then "done" is left to the
+        caller); the stage's time is recorded in the response metadata, and delivery under
+        "encode".
 
         Raises:
-            ServiceError: CANCELLED when the caller or the job was cancelled.
+            Cancelled: the caller or the job's owner cancelled.
         """
         writers = {
             track: video.VideoWriter(
@@ -146,14 +149,14 @@ class VideoRunner:
         count, finished = 0, False
         try:
             with self.ctx.stage(stage):
-                main = writers[self.tracks[0]]
-                for frame in self.reader.frames(on_audio=main.mux_audio):
-                    if self.ctx.cancelled():
-                        raise ServiceError("the job was cancelled", code=grpc.StatusCode.CANCELLED)
+                on_audio = writers[self.tracks[0]].mux_audio if self.tracks else None
+                for frame in self.reader.frames(on_audio=on_audio):
+                    self.ctx.check_cancelled()
                     self._write(writers, processor.push(frame, frame.seconds in self.time_range))
                     count += 1
                     if self.info.frames:
-                        self.ctx.report_progress(min(0.99, count / self.info.frames), stage)
+                        done = min(0.99, count / self.info.frames) * share
+                        self.ctx.report_progress(done, stage)
                 self._write(writers, processor.flush())
                 for writer in writers.values():
                     writer.close()
@@ -165,7 +168,8 @@ class VideoRunner:
                     writer.abandon()
         with self.ctx.stage("encode"):
             videos = {track: self._deliver(track, writers[track]) for track in self.tracks}
-        self.ctx.report_progress(1.0, "done")
+        if share >= 1.0:
+            self.ctx.report_progress(1.0, "done")
         return RunResult(videos, count)
 
     def _path(self, track: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 from common.client import AssetClient, connect
 from common.mesh import Mesh
 from tests.echo.build import compile_echo
-from vipro.v1 import editing_pb2_grpc, segmentation_pb2_grpc
+from vipro.v1 import editing_pb2_grpc, generation_pb2_grpc, segmentation_pb2_grpc
 
 TESTS = Path(__file__).resolve().parent
 SHARED_DATA = TESTS.parent.parent / "shared" / "data"
@@ -109,6 +109,17 @@ def segmentation(vision_mesh):
 def vision_editing(vision_mesh):
     """An EditingService stub through the vision mesh's gateway (automatic targets work)."""
     return editing_pb2_grpc.EditingServiceStub(
+        connect(vision_mesh.gateway_address, vision_mesh.api_key)
+    )
+
+
+@pytest.fixture(scope="session")
+def vision_generation(vision_mesh) -> generation_pb2_grpc.GenerationServiceStub:
+    """A GenerationService stub through the vision mesh's gateway (the generation service
+    started there on first use: it calls segmentation, editing and Triton)."""
+    if "generation" not in vision_mesh.processes:
+        vision_mesh.start_service("generation")
+    return generation_pb2_grpc.GenerationServiceStub(
         connect(vision_mesh.gateway_address, vision_mesh.api_key)
     )
 

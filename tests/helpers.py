@@ -123,3 +123,38 @@ def violations(error: grpc.RpcError) -> dict[str, str]:
         for detail in decode_details(error)
         for v in getattr(detail, "field_violations", [])
     }
+
+
+def audio_only_mp4() -> bytes:
+    """An MP4 holding one AAC frame of silence and no video stream."""
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        sound = container.add_stream("aac", rate=44100)
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+        )
+        frame.sample_rate, frame.pts = 44100, 0
+        container.mux(sound.encode(frame))
+        container.mux(sound.encode(None))
+    return buffer.getvalue()
+
+
+def _bad_videos() -> list[tuple[bytes, str]]:
+    from bench.video_scenes import encode, make_clip
+
+    good = encode(make_clip(frames=3, logo=False).frames, 15)
+    return [
+        (b"\x00\x01not a video at all" * 100, "video"),
+        (b"", "video"),
+        (good[:600], "video"),
+        (good.replace(b"avc1", b"zzzz"), "no decoder here reads"),
+        (audio_only_mp4(), "no video stream"),
+    ]
+
+
+BAD_VIDEOS = _bad_videos()
+"""(file, words its INVALID_ARGUMENT message holds): garbage, empty, truncated, a codec no
+decoder here reads, audio and no video."""
+BAD_VIDEO_IDS = ["garbage", "empty", "truncated", "unknown-codec", "audio-only"]

@@ -32,12 +32,8 @@ LAYOUTS = Path(__file__).resolve().parents[1] / "deploy" / "layouts"
 
 
 @pytest.fixture(scope="module")
-def generation(vision_mesh) -> generation_pb2_grpc.GenerationServiceStub:
-    if "generation" not in vision_mesh.processes:
-        vision_mesh.start_service("generation")
-    return generation_pb2_grpc.GenerationServiceStub(
-        connect(vision_mesh.gateway_address, vision_mesh.api_key)
-    )
+def generation(vision_generation) -> generation_pb2_grpc.GenerationServiceStub:
+    return vision_generation
 
 
 @pytest.fixture(scope="module")
