@@ -9,7 +9,7 @@ A recipe is a YAML file in the recipes directory (deploy/recipes/)::
     steps:
       - id: resize
         capability: editing.ConvertImage
-        for_each: materials          # or product_images, or steps.<id>
+        for_each: materials          # image materials; or videos, product_images, steps.<id>
         role: ""                     # only materials of this role, or of these roles
                                      # ([product, ""]: "" is no role); "" for all images
         matrix: {size: ${params.sizes}}
@@ -20,6 +20,8 @@ A recipe is a YAML file in the recipes directory (deploy/recipes/)::
 products' pictures count as role "product"), item (the for_each element), matrix variables,
 steps.<id> (a list of that step's results) and, in `output`, result; `output_each: result.x`
 makes one output per element of a result list, read as `entry`; `[*]` maps a path over a list.
+A step that makes several kinds of output lists them under `outputs:`, each a mapping like
+`output` with its own optional `each: result.x`.
 A value that is exactly one `${...}` keeps its type; otherwise it is text. `${path?}` marks an
 optional value: where the path does not exist, the field (or list element) is left out, or the
 text is empty. Steps run as soon as the steps they read are done. Before anything runs, every
@@ -70,11 +72,21 @@ class Step:
     matrix: dict = field(default_factory=dict)
     output: dict | None = None
     output_each: str = ""
+    outputs: list[dict] = field(default_factory=list)
     needs: list[str] = field(default_factory=list)
+
+    def output_specs(self) -> list[tuple[dict, str]]:
+        """(output mapping, path of the result list it is made for each element of, or "")
+        of every output the step makes."""
+        specs = [(self.output, self.output_each)] if self.output is not None else []
+        for spec in self.outputs:
+            fields = {k: v for k, v in spec.items() if k != "each"}
+            specs.append((fields, spec.get("each", "")))
+        return specs
 
     def dependencies(self) -> set[str]:
         """Ids of the steps this one reads."""
-        text = repr((self.request, self.for_each, self.matrix, self.output))
+        text = repr((self.request, self.for_each, self.matrix, self.output, self.outputs))
         found = set(re.findall(r"steps\.([A-Za-z0-9_\-]+)", text))
         return found | set(self.needs)
 
@@ -355,6 +367,8 @@ class Producer:
         new_images: dict[str, list] = {}
         for out in run.outputs:
             product_id = out.pop("product_id", "")
+            if isinstance(out.get("labels"), dict):  # labels are text; results may be numbers
+                out["labels"] = {k: str(v) for k, v in out["labels"].items()}
             try:
                 material = json_format.ParseDict(out, production_pb2.Material())
             except json_format.ParseError as exc:
@@ -399,12 +413,13 @@ class Producer:
     def _items(self, step: Step, scope: dict) -> list[Any]:
         if not step.for_each:
             return [None]
-        if step.for_each == "materials":
+        if step.for_each in ("materials", "videos"):
             roles = [step.role] if isinstance(step.role, str) else step.role
+            kind = "image" if step.for_each == "materials" else "video"
             return [
                 m
                 for m in scope["material_list"]
-                if "image" in m and (not step.role or m.get("role", "") in roles)
+                if kind in m and (not step.role or m.get("role", "") in roles)
             ]
         if step.for_each == "product_images":
             return scope["product_images"]
@@ -462,12 +477,12 @@ class Producer:
                 preserving_proto_field_name=True,
                 always_print_fields_with_no_presence=True,
             )
-            if step.output is not None:
-                out_scope = {**local, "result": result}
+            out_scope = {**local, "result": result}
+            for spec, each in step.output_specs():
                 try:
-                    entries = lookup(out_scope, step.output_each) if step.output_each else [None]
+                    entries = lookup(out_scope, each) if each else [None]
                     for entry in entries:
-                        run.outputs.append(render(step.output, {**out_scope, "entry": entry}))
+                        run.outputs.append(render(spec, {**out_scope, "entry": entry}))
                 except (KeyError, TypeError) as exc:
                     raise InvalidArgument.field(
                         f"recipe.{step.id}.output", f"cannot read {exc}"

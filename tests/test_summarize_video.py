@@ -4,6 +4,7 @@ known numbers, then the capability through the gateway on edited clips with exac
 
 from __future__ import annotations
 
+import io
 import time
 
 import av
@@ -15,9 +16,17 @@ from google.protobuf import any_pb2
 from bench.shot_scenes import edited_clip
 from bench.video_scenes import encode
 from common import shots
+from common.client import AssetClient, connect
 from services.generation import summary
 from tests.helpers import BAD_VIDEO_IDS, BAD_VIDEOS, decoded
-from vipro.v1 import common_pb2, generation_pb2, jobs_pb2, jobs_pb2_grpc
+from vipro.v1 import (
+    common_pb2,
+    generation_pb2,
+    jobs_pb2,
+    jobs_pb2_grpc,
+    production_pb2,
+    production_pb2_grpc,
+)
 
 Mode = generation_pb2.SummaryMode
 FPS = 25.0
@@ -220,8 +229,6 @@ def test_a_time_range_past_the_end_is_invalid_argument(vision_generation, cut_cl
 
 
 def submit(vision_mesh, data: bytes) -> tuple[jobs_pb2_grpc.JobServiceStub, str]:
-    from common.client import connect
-
     jobs = jobs_pb2_grpc.JobServiceStub(connect(vision_mesh.gateway_address, vision_mesh.api_key))
     packed = any_pb2.Any()
     packed.Pack(
@@ -251,3 +258,22 @@ def test_a_job_reports_progress_and_can_be_cancelled(vision_generation, vision_m
         time.sleep(0.1)
     cancelled = jobs.CancelJob(jobs_pb2.CancelJobRequest(job_id=job_id), timeout=5).job
     assert cancelled.state == jobs_pb2.JOB_STATE_CANCELLED
+
+
+def test_the_summary_production_makes_a_storyboard_keyframes_and_a_skim(
+    vision_generation, vision_mesh, cut_clip
+):
+    channel = connect(vision_mesh.gateway_address, vision_mesh.api_key)
+    request = production_pb2.ProduceRequest(type=production_pb2.PRODUCTION_TYPE_SUMMARY)
+    request.materials.add(name="clip", role="", video=common_pb2.Video(inline=cut_clip[1]))
+    request.materials.add(name="note", text="an image or text material is not summarised")
+    request.params.update({"max_keyframes": 3})
+    reply = production_pb2_grpc.ProductionServiceStub(channel).Produce(request, timeout=300)
+    roles = sorted(m.role for m in reply.materials)
+    assert roles == ["keyframe"] * 3 + ["skim", "storyboard"]
+    assert [s.capability for s in reply.case.steps] == ["generation.SummarizeVideo"]
+    skim = next(m for m in reply.materials if m.role == "skim")
+    with av.open(io.BytesIO(AssetClient(channel).download(skim.video.asset_id))) as container:
+        assert container.streams.video and container.streams.audio
+    keyframe = next(m for m in reply.materials if m.role == "keyframe")
+    assert float(keyframe.labels["time_seconds"]) >= 0 and "shot_index" in keyframe.labels
