@@ -127,6 +127,9 @@ PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
 )  # fmt: skip
 """x264/x265 speed presets (vp9 ignores the preset: it encodes in realtime mode)."""
+FINE_TIME_BASE = Fraction(1, 90000)
+"""Time base of videos made at a new frame rate: whole ticks for every common rate (24, 25,
+30, 48, 50, 60, 120, 240 fps) and a tenth of a millisecond at most off for any other."""
 
 
 @dataclass(frozen=True)
@@ -223,13 +226,18 @@ class VideoReader:
             has_audio=self.audio is not None,
         )
         self._start = self.stream.start_time or 0
+        self.skipped = 0
+        """Video packets :meth:`frames` skipped because they did not decode."""
 
     def frames(self, on_audio: Callable[[av.Packet], None] | None = None) -> Iterator[Frame]:
         """Decoded frames in presentation order; audio packets met on the way go to
         ``on_audio`` (for remuxing) in file order.
 
+        A video packet the decoder refuses (corrupt data mid-stream) is skipped, counted in
+        :attr:`skipped` and logged; decoding goes on with the next one.
+
         Raises:
-            InvalidArgument: the stream breaks before any frame decodes.
+            InvalidArgument: the file breaks before any frame decodes, or no frame decodes.
         """
         streams = [self.stream] + ([self.audio] if self.audio and on_audio else [])
         index = 0
@@ -239,7 +247,15 @@ class VideoReader:
                     if packet.dts is not None:
                         on_audio(packet)
                     continue
-                for frame in packet.decode():
+                try:
+                    decoded = packet.decode()
+                except av.FFmpegError as err:
+                    self.skipped += 1
+                    log.warning(
+                        "%s: skipped an undecodable packet at %s: %s", self.field, packet.pts, err
+                    )
+                    continue
+                for frame in decoded:
                     pts = (frame.pts if frame.pts is not None else index) - self._start
                     seconds = float(pts * self.stream.time_base) if self.stream.time_base else 0
                     yield Frame(index, seconds, frame.to_ndarray(format="rgb24"), pts)
@@ -267,6 +283,8 @@ class VideoWriter:
 
     Odd frame sizes are encoded in 4:4:4 (4:2:0 needs even sizes), so the output keeps the
     input's exact size. ``audio=False`` leaves the audio out (e.g. for a mask video).
+    ``rate`` (frames per second) makes a video of another frame rate than the source's: its
+    timestamps are then in :data:`FINE_TIME_BASE`, not the source's time base.
     """
 
     def __init__(
@@ -275,16 +293,18 @@ class VideoWriter:
         reader: VideoReader,
         encoding: Encoding = Encoding(),
         audio: bool = True,
+        rate: Fraction | None = None,
     ):
         self.container = av.open(path, mode="w", format=encoding.container)
         source = reader.stream
-        rate = source.average_rate or source.guessed_rate or Fraction(25)
+        time_base = FINE_TIME_BASE if rate else source.time_base
+        rate = rate or source.average_rate or source.guessed_rate or Fraction(25)
         self.stream = self.container.add_stream(CODECS[encoding.codec], rate=rate)
         self.stream.width, self.stream.height = reader.info.width, reader.info.height
         odd = reader.info.width % 2 or reader.info.height % 2
         self.stream.pix_fmt = "yuv444p" if odd else "yuv420p"
-        self.stream.time_base = source.time_base
-        self.stream.codec_context.time_base = source.time_base
+        self.stream.time_base = time_base
+        self.stream.codec_context.time_base = time_base
         options = {"crf": str(encoding.crf)}
         if encoding.codec == "vp9":
             options |= {"b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
@@ -296,8 +316,14 @@ class VideoWriter:
             self.audio = self.container.add_stream_from_template(reader.audio)
         self.media_type = CONTAINERS[encoding.container]
 
+    @property
+    def time_base(self) -> Fraction:
+        """The unit of :meth:`write`'s ``pts``: the source's time base, or
+        :data:`FINE_TIME_BASE` at another frame rate."""
+        return self.stream.codec_context.time_base
+
     def write(self, rgb: np.ndarray, pts: int) -> None:
-        """Encode one ``uint8`` RGB frame shown at ``pts`` (source time base)."""
+        """Encode one ``uint8`` RGB frame shown at ``pts`` (:attr:`time_base` units)."""
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts = pts
         frame.time_base = self.stream.codec_context.time_base

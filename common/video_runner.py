@@ -24,6 +24,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -41,7 +42,8 @@ class Output:
     """Frames finished for one presentation time.
 
     Attributes:
-        pts: presentation time in the source's time base (``Frame.pts``).
+        pts: presentation time in the source's time base (``Frame.pts``), or in
+            ``video.FINE_TIME_BASE`` when the run makes another frame rate.
         frames: track name -> ``uint8`` RGB ``(H, W, 3)`` of the source's size; tracks the
             runner was not asked to encode are ignored.
     """
@@ -81,10 +83,12 @@ class FrameProcessor:
 @dataclass(frozen=True)
 class RunResult:
     """What :meth:`VideoRunner.run` produced: the delivered video of each track and the
-    number of frames decoded."""
+    number of frames decoded, and ``note``: what the caller should know about the input
+    (undecodable packets skipped), "" when nothing."""
 
     videos: dict[str, common_pb2.Video]
     frames: int
+    note: str = ""
 
 
 class VideoRunner:
@@ -128,21 +132,32 @@ class VideoRunner:
             raise
 
     def run(
-        self, processor: FrameProcessor, stage: str = "process", share: float = 1.0
+        self,
+        processor: FrameProcessor,
+        stage: str = "process",
+        share: float = 1.0,
+        rate: Fraction | None = None,
+        audio: bool = True,
     ) -> RunResult:
         """Push every frame through ``processor``, encode its outputs and deliver them.
 
         Progress is reported under ``stage`` as the share of frames decoded, scaled to
         ``share`` (0-1) of the job when more work follows the pass (then "done" is left to the
         caller); the stage's time is recorded in the response metadata, and delivery under
-        "encode".
+        "encode". ``rate`` (frames per second) makes the output tracks at another rate than
+        the source's: outputs' ``pts`` are then in ``video.FINE_TIME_BASE``. ``audio=False``
+        leaves the source's audio out.
 
         Raises:
             Cancelled: the caller or the job's owner cancelled.
         """
         writers = {
             track: video.VideoWriter(
-                self._path(track), self.reader, self.encoding, audio=track == self.tracks[0]
+                self._path(track),
+                self.reader,
+                self.encoding,
+                audio=audio and track == self.tracks[0],
+                rate=rate,
             )
             for track in self.tracks
         }
@@ -168,9 +183,11 @@ class VideoRunner:
                     writer.abandon()
         with self.ctx.stage("encode"):
             videos = {track: self._deliver(track, writers[track]) for track in self.tracks}
+        skipped = self.reader.skipped
+        note = f"skipped {skipped} undecodable video packets" if skipped else ""
         if share >= 1.0:
-            self.ctx.report_progress(1.0, "done")
-        return RunResult(videos, count)
+            self.ctx.report_progress(1.0, "done", note)
+        return RunResult(videos, count, note)
 
     def _path(self, track: str) -> str:
         return os.path.join(self._folder.name, f"{track}.{self.encoding.container}")

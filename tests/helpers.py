@@ -141,6 +141,15 @@ def audio_only_mp4() -> bytes:
     return buffer.getvalue()
 
 
+def corrupted(data: bytes, at: float = 0.5, length: int = 400) -> bytes:
+    """``data`` with ``length`` bytes of garbage written over it ``at`` that share of the way
+    in (inside the frames of a short MP4: one packet no longer decodes)."""
+    out = bytearray(data)
+    start = int(len(out) * at)
+    out[start : start + length] = (bytes(range(256)) * (length // 256 + 1))[:length]
+    return bytes(out)
+
+
 def _bad_videos() -> list[tuple[bytes, str]]:
     from bench.video_scenes import encode, make_clip
 
@@ -158,3 +167,18 @@ BAD_VIDEOS = _bad_videos()
 """(file, words its INVALID_ARGUMENT message holds): garbage, empty, truncated, a codec no
 decoder here reads, audio and no video."""
 BAD_VIDEO_IDS = ["garbage", "empty", "truncated", "unknown-codec", "audio-only"]
+
+
+def claiming_hours(data: bytes, hours: float) -> bytes:
+    """An MP4 whose movie and media headers (mvhd, mdhd, version 0) claim it lasts ``hours``:
+    the frames are unchanged, only the declared duration lies. (FFmpeg's MP4 reader trusts
+    the sample table over these headers; a capability must trust the frames it decodes.)"""
+    out = bytearray(data)
+    for box in (b"mvhd", b"mdhd"):
+        at = 0
+        while (at := out.find(box, at)) >= 0:
+            if out[at + 4] == 0:  # version 0: 32-bit times
+                scale = int.from_bytes(out[at + 16 : at + 20], "big")
+                out[at + 20 : at + 24] = int(hours * 3600 * scale).to_bytes(4, "big")
+            at += 4
+    return bytes(out)

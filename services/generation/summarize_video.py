@@ -142,7 +142,7 @@ def summarize_video(
     with VideoRunner(ctx, data, "video", time_range=span, tracks=()) as runner:
         info = runner.info
         analysis = Analysis(detectors(ctx, request.scene_threshold))
-        runner.run(analysis, stage="analyse", share=ANALYSIS_SHARE)
+        note = runner.run(analysis, stage="analyse", share=ANALYSIS_SHARE).note
     measures = analysis.measures
     if not len(measures):
         raise InvalidArgument.field("time_range", "holds no frame of the video")
@@ -201,6 +201,6 @@ def summarize_video(
         response.skim_ranges.extend(
             common_pb2.TimeRange(start_seconds=a, end_seconds=b) for a, b in pieces
         )
-    ctx.report_progress(1.0, "done")
+    ctx.report_progress(1.0, "done", note)
     response.metadata.CopyFrom(ctx.metadata())
     return response
