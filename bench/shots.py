@@ -100,7 +100,7 @@ def main() -> Path:
         "PySceneDetect ContentDetector (threshold 27)": pyscenedetect(ContentDetector),
         "PySceneDetect AdaptiveDetector": pyscenedetect(AdaptiveDetector),
         "TransNetV2 as its authors run it": ours(
-            lambda: [shots.TransNetDetector(score, flash_frames=0)]
+            lambda: [shots.TransNetDetector(score, flash_frames=0, gradual_threshold=1.0)]
         ),
         "ViPro CutDetector (classical)": ours(lambda: [shots.CutDetector()]),
         "ViPro TransNetV2 + flash filter": ours(lambda: [shots.TransNetDetector(score)]),

@@ -181,7 +181,11 @@ class CutDetector:
         return [cut]
 
 
-TEXTURE = 8.0
+GRADUAL_FRAMES = 3
+"""Frames a run scored only as inside a transition must last to count as one."""
+RUN_GAP = 2
+"""Frames not scored as in a transition that may part one run (a dissolve's scores dip)."""
+TEXTURE = 16.0
 """Grey-level standard deviation below which a frame is too flat (black, white, one colour)
 to be recognised when it comes back."""
 
@@ -200,9 +204,11 @@ class TransNetDetector:
     the first padded with the first frame and the last with the last, keeping frames 25-74 of
     each, as the network's authors run it. A run of frames scored above ``threshold`` is one
     transition: a cut when one frame long (the frame after it starts the new shot), gradual
-    otherwise, spanning the neighbouring frames scored as inside a transition. A run after
-    which the view seen up to ``flash_frames`` before it comes back within ``flash_frames``
-    is a flash and dropped (flat frames, as in a fade through black, are not compared).
+    otherwise, spanning the neighbouring frames scored as inside a transition (above
+    ``gradual_threshold``); a long enough run scored only as inside one is gradual too (the
+    network often sees dissolves and fades only so). A run after which the view seen up to
+    ``flash_frames`` before it comes back within ``flash_frames`` is a flash and dropped
+    (flat frames, as in a fade through black, are not compared).
 
     Args:
         score: the network (see :data:`Scorer`).
@@ -211,6 +217,9 @@ class TransNetDetector:
             every run).
         flash_correlation: structure correlation (:func:`aligned_correlation`, -1 to 1) from
             which it has come back (a flash changes the light, not the view).
+        gradual_threshold: probability, 0-1, of being inside a transition (0.6: at 0.5, fast
+            pans made false ones on the bench's clips); 1 leaves the inside scores out (the
+            authors' way: transitions from transition scores alone).
     """
 
     def __init__(
@@ -219,9 +228,11 @@ class TransNetDetector:
         threshold: float = 0.5,
         flash_frames: int = 4,
         flash_correlation: float = 0.95,
+        gradual_threshold: float = 0.6,
     ):
         self.score = score
         self.threshold = threshold
+        self.gradual_threshold = gradual_threshold
         self.flash_frames = flash_frames
         self.flash_correlation = flash_correlation
         self._window: list[np.ndarray] = []
@@ -262,16 +273,20 @@ class TransNetDetector:
         found: list[Transition] = []
         k = self._from
         while k < self._next:
-            if self._scores[k][0] <= self.threshold:
+            if not self._inside(k):
                 k = self._from = k + 1
                 continue
             last = k
-            while last + 1 < self._next and self._scores[last + 1][0] > self.threshold:
-                last += 1
-            ended = last + 1 < self._next and last + self.flash_frames < self._pushed
+            while True:
+                ahead = [j for j in range(last + 1, last + 2 + RUN_GAP) if j < self._next]
+                later = [j for j in ahead if self._inside(j)]
+                if not later:
+                    break
+                last = later[0]
+            ended = last + 1 + RUN_GAP < self._next and last + self.flash_frames < self._pushed
             if not (ended or final):
                 break
-            found += self._transition(k, last)
+            found += self._transitions(k, last)
             k = self._from = last + 1
         for i in range(self._forgotten, self._from - transnetv2.WINDOW):
             self._scores.pop(i, None)
@@ -279,18 +294,45 @@ class TransNetDetector:
         self._forgotten = max(self._forgotten, self._from - transnetv2.WINDOW)
         return found
 
-    def _transition(self, first: int, last: int) -> list[Transition]:
-        """The run of frames ``first``..``last`` scored as transitions, widened to the frames
-        scored as inside one; none when the view before it comes back after it (a flash)."""
-        start, end = first, last + 1
-        while start - 1 in self._scores and self._scores[start - 1][1] > self.threshold:
-            start -= 1
-        while end in self._scores and self._scores[end][1] > self.threshold:
+    def _inside(self, k: int) -> bool:
+        single, many = self._scores[k]
+        return single > self.threshold or many > self.gradual_threshold
+
+    def _transitions(self, start: int, last: int) -> list[Transition]:
+        """The transitions of a run of frames ``start``..``last`` scored as transitions or as
+        inside one: each run of frames scored as a transition is a cut (one frame) or gradual;
+        a run scored only as inside a transition, at least :data:`GRADUAL_FRAMES` long, is
+        gradual. None when the view before the run comes back after it (a flash)."""
+        end = last + 1
+        while start - 1 in self._recent and not _textured(self._recent[start - 1]):
+            start -= 1  # the black or white middle of a fade belongs to it
+        while end in self._recent and not _textured(self._recent[end]):
             end += 1
+        if self._comes_back(start, end):
+            return []
+        scores = [self._scores.get(i, (0.0, 0.0)) for i in range(start, end)]
+        peaks = [start + k for k, (single, _) in enumerate(scores) if single > self.threshold]
+        if not peaks:
+            if end - start < GRADUAL_FRAMES:
+                return []
+            return [Transition(start, end, "gradual", max(many for _, many in scores))]
+        runs = np.split(np.array(peaks), np.flatnonzero(np.diff(peaks) > 1) + 1)
+        found = []
+        for run in runs:
+            peak = max(self._scores[int(i)][0] for i in run)
+            if len(run) == 1:
+                found.append(Transition(int(run[0]) + 1, int(run[0]) + 1, "cut", peak))
+            else:
+                found.append(Transition(start, end, "gradual", peak))
+        return found
+
+    def _comes_back(self, start: int, end: int) -> bool:
+        """Whether the view up to ``flash_frames`` before ``start`` is seen again within
+        ``flash_frames`` from ``end`` (flat frames, as in a fade, are not compared)."""
         span = range(self.flash_frames)
         before = [self._recent.get(start - 1 - k) for k in span]
         later = [self._recent.get(end + k) for k in span]
-        if any(
+        return any(
             b is not None
             and a is not None
             and _textured(b)
@@ -298,12 +340,7 @@ class TransNetDetector:
             and aligned_correlation(b, a) >= self.flash_correlation
             for b in before
             for a in later
-        ):
-            return []
-        peak = max(self._scores[i][0] for i in range(first, last + 1))
-        if first == last:
-            return [Transition(last + 1, last + 1, "cut", peak)]
-        return [Transition(start, end, "gradual", peak)]
+        )
 
 
 def detect(frames: Iterable[np.ndarray], detectors: Sequence[Detector]) -> list[Transition]:

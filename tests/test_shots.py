@@ -51,3 +51,33 @@ def test_identical_frames_are_at_distance_zero():
     a, b = shots.features(0, frame), shots.features(1, frame.copy())
     assert shots.content_distance(a, b) == 0 and shots.aligned_distance(a, b) < 1e-3
     assert a.hsv.shape == (54, 96, 3) and a.grey.shape == (54, 96)
+
+
+def scripted(many_at: range) -> shots.Scorer:
+    """A stand-in for the network (windows in the detector's order: the k-th starts at frame
+    50k - 25) that scores no frame as a transition and ``many_at`` as inside one."""
+    calls = []
+
+    def score(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        first = 50 * len(calls) - 25
+        calls.append(first)
+        frames = np.arange(first, first + 100)
+        many = np.isin(frames, list(many_at)).astype(np.float32) * 0.8
+        return np.full((1, 100), 0.1, np.float32), many[None]
+
+    return score
+
+
+def test_a_dissolve_the_network_sees_only_as_inside_a_transition_is_found():
+    clip = edited_clip(seed=1, transitions=("dissolve",), hazards=("none",))
+    (truth,) = clip.truth
+    middle = range(truth.start + 4, truth.end - 4)
+    found = shots.detect(clip.frames, [shots.TransNetDetector(scripted(middle))])
+    assert [(t.start, t.end, t.kind) for t in found] == [(middle.start, middle.stop, "gradual")]
+
+
+def test_a_flash_scored_inside_a_transition_is_dropped():
+    clip = edited_clip(seed=1, transitions=("cut",), hazards=("flash",))
+    ((flash, _),) = [h for h in clip.hazards if h[0] < clip.truth[0].start]
+    found = shots.detect(clip.frames, [shots.TransNetDetector(scripted(range(flash, flash + 3)))])
+    assert found == []
