@@ -8,6 +8,7 @@ from bench import (
     fuzz,
     gateway_overhead,
     insertion_slots,
+    interpolation,
     memory,
     segmentation,
     shots,
@@ -24,6 +25,7 @@ BENCHMARKS = {
     "fuzz": fuzz.main,
     "banners": banners.main,
     "shots": shots.main,
+    "interpolation": interpolation.main,
 }
 
 if __name__ == "__main__":
