@@ -35,8 +35,12 @@ BILATERAL = "mi_mode=mci:mc_mode=aobmc:me_mode=bilat:vsbmc=1"
 
 
 def vipro(frames: np.ndarray) -> Iterator[np.ndarray]:
+    """As InterpolateFrames runs it: still detail from the last frames (StillDetail)."""
+    still = interpolation.StillDetail()
+    still.push(frames[0])
     for a, b in itertools.pairwise(frames):
-        yield interpolation.interpolate(a, b, 0.5)
+        still.push(b)
+        yield interpolation.PairInterpolator(a, b, still.mask()).at(0.5)
 
 
 def repeat(frames: np.ndarray) -> Iterator[np.ndarray]:
@@ -219,7 +223,9 @@ def main() -> Path:
         "frames. Caption flicker: mean |change| between consecutive 50 fps frames over the "
         f"{int(scenes[2].overlay.sum())} caption and logo pixels that never change in the truth "
         "(grey levels, truth 0); caption kept: share of those pixels in the in-between frames "
-        "equal to the input's. ViPro's margin over the best other method, dB: "
+        "equal to the input's. caption H.264: the caption clip's input through x264 (crf 20) "
+        "and back, as real videos come, scored against the exact truth. ViPro's margin over "
+        "the best other method, dB: "
         + ", ".join(f"{c} {m:+.2f}" for c, m in margins.items())
         + f". minterpolate: libavfilter {'.'.join(map(str, av.library_versions['libavfilter']))}"
         " as bundled with PyAV, through yuv444p; it holds back its last in-between frame until "

@@ -24,7 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.video_scenes import scene
+from bench.video_scenes import encode, scene
+from common.video import VideoReader
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SIZE = (180, 320)
@@ -40,10 +41,13 @@ class InterpolationClip:
     name: str
     frames: np.ndarray
     overlay: np.ndarray | None = None
+    decoded: np.ndarray | None = None
+    """The input as a decoder gives it back after lossy encoding, when that is what methods
+    get (:func:`compressed`)."""
 
     @property
     def inputs(self) -> np.ndarray:
-        return self.frames[::2]
+        return self.frames[::2] if self.decoded is None else self.decoded
 
     @property
     def truth(self) -> np.ndarray:
@@ -228,9 +232,18 @@ def lines(size: tuple[int, int] = SIZE, frames: int = 49) -> InterpolationClip:
     return InterpolationClip("lines", _render(canvas, size, frames, path))
 
 
+def compressed(clip: InterpolationClip, crf: int = 20) -> InterpolationClip:
+    """``clip`` with its input through H.264 (x264, ``crf``, 4:2:0) and back, as videos come:
+    still captions are no longer bit-identical from frame to frame."""
+    with VideoReader(encode(list(clip.frames[::2]), 25.0, crf=crf)) as reader:
+        decoded = np.stack([f.rgb for f in reader.frames()])
+    return InterpolationClip(f"{clip.name} H.264", clip.frames, clip.overlay, decoded)
+
+
 def clips() -> list[InterpolationClip]:
-    """The quality clips, 320x180."""
-    return [camera(), occlusion(), caption(), lines()]
+    """The quality clips, 320x180: four exact, and the caption clip through H.264."""
+    shown = caption()
+    return [camera(), occlusion(), shown, lines(), compressed(shown)]
 
 
 def speed_clip(frames: int = 17) -> InterpolationClip:

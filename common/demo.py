@@ -47,6 +47,7 @@ from common.outputs import OutputFolder, contact_sheet
 from vipro.v1 import (
     common_pb2,
     editing_pb2,
+    enhancement_pb2,
     gateway_pb2,
     gateway_pb2_grpc,
     jobs_pb2,
@@ -227,29 +228,38 @@ class Demo:
         }
         return f"{len(reply.materials)} banners in {ms:.0f} ms"
 
-    def job(self) -> str:
+    def run_job(self, method: str, request, response):
+        """Run ``request`` as a job of ``method`` (printing its states), and unpack its result
+        into ``response``.
+
+        Raises:
+            RuntimeError: the job did not succeed.
+        """
         jobs = jobs_pb2_grpc.JobServiceStub(self.channel)
         packed = any_pb2.Any()
-        packed.Pack(
-            editing_pb2.ConvertImageRequest(
-                image=self.materials[0].image,
-                width=2048,
-                output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_JPEG, quality=92),
-            )
-        )
+        packed.Pack(request)
         job = jobs.SubmitJob(
-            jobs_pb2.SubmitJobRequest(method="editing.ConvertImage", request=packed), timeout=10
+            jobs_pb2.SubmitJobRequest(method=method, request=packed), timeout=10
         ).job
-        for update in jobs.WatchJob(jobs_pb2.WatchJobRequest(job_id=job.job_id), timeout=120):
+        for update in jobs.WatchJob(jobs_pb2.WatchJobRequest(job_id=job.job_id), timeout=300):
             job = update.job
             print(f"  job {job.job_id[:8]}: {jobs_pb2.JobState.Name(job.state)}", flush=True)
         if job.state != jobs_pb2.JOB_STATE_SUCCEEDED:
             raise RuntimeError(f"job ended {jobs_pb2.JobState.Name(job.state)}: {job.error}")
+        job.result.Unpack(response)
+        return job.job_id
+
+    def job(self) -> str:
+        request = editing_pb2.ConvertImageRequest(
+            image=self.materials[0].image,
+            width=2048,
+            output=common_pb2.OutputOptions(format=common_pb2.IMAGE_FORMAT_JPEG, quality=92),
+        )
         result = editing_pb2.ConvertImageResponse()
-        job.result.Unpack(result)
+        job_id = self.run_job("editing.ConvertImage", request, result)
         self.save("job-upscaled", result.image, (2048, 2048), 3)
-        self.summary["job"] = {"job_id": job.job_id, "size": [result.width, result.height]}
-        return f"resized to {result.width}x{result.height} as job {job.job_id[:8]}"
+        self.summary["job"] = {"job_id": job_id, "size": [result.width, result.height]}
+        return f"resized to {result.width}x{result.height} as job {job_id[:8]}"
 
     def enhance(self) -> str:
         """The product picture at a quarter size, upscaled 2x by the SR model on Triton."""
@@ -424,6 +434,39 @@ class Demo:
             f"storyboard, {keyframes} keyframes and a skim of a {frames}-frame clip in {ms:.0f} ms"
         )
 
+    def interpolation(self) -> str:
+        """A 25 fps pan under a still caption (the interpolation bench's clip, rendered at
+        50 fps) made 50 fps by InterpolateFrames as a job; beside the result, a picture of one
+        made frame between the true one and the plain blend of its neighbours."""
+        from bench.interpolation_scenes import caption
+        from bench.video_scenes import encode
+
+        clip = caption(size=(360, 640), frames=25)
+        source = encode(list(clip.inputs), 25.0, audio=True, crf=16)
+        folder = OutputFolder(self.out / "interpolate")
+        folder.write_bytes("clip-25fps", source)
+        request = enhancement_pb2.InterpolateFramesRequest(
+            video=common_pb2.Video(inline=source), factor=2
+        )
+        result = enhancement_pb2.InterpolateFramesResponse()
+        t0 = time.perf_counter()
+        self.run_job("enhancement.InterpolateFrames", request, result)
+        ms = (time.perf_counter() - t0) * 1000
+        path = self.save("clip-50fps", result.video, (640, 360), folder="interpolate")
+        with video.VideoReader(str(path)) as reader:
+            made = [f.rgb for f in reader.frames()]
+        k = len(clip.truth) // 2
+        blend = ((clip.inputs[k].astype(np.uint16) + clip.inputs[k + 1]) // 2).astype(np.uint8)
+        row = np.concatenate([blend, made[2 * k + 1], clip.truth[k]], axis=1)
+        self.expected.append(Expected(folder.write_bytes("blend-vipro-truth", png(row))))
+        self.summary["interpolation"] = {
+            "frames": result.frames,
+            "fps": result.fps,
+            "milliseconds": round(ms),
+        }
+        made_at = f"{result.frames} at {result.fps:g} fps"
+        return f"{len(clip.inputs)} frames at 25 fps -> {made_at} in {ms:.0f} ms"
+
     def not_yet_served(self) -> str:
         """Productions whose capabilities are not built yet must say what is missing."""
         answers = {}
@@ -484,6 +527,7 @@ def main(home: Path | None = None, out: Path = REPO / "demo-output") -> int:
         ("imitation", demo.imitate),
         ("contact sheet", demo.sheet),
         ("summary production", demo.summary_production),
+        ("frame interpolation job", demo.interpolation),
         ("productions not served yet", demo.not_yet_served),
     ):
         run_step(name, step, failures)

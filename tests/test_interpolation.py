@@ -7,7 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.interpolation_scenes import caption, compressed
 from services.enhancement import interpolation
+from tests import helpers
 
 H, W = 96, 160
 
@@ -119,7 +121,27 @@ def test_static_mask_finds_still_detail_not_flat_motion() -> None:
     picture = texture(6)
     flat = np.full((H, W, 3), 90, np.uint8)
     a, b = captioned(view(picture, 0)), captioned(view(picture, 5))
-    mask = interpolation.static_mask(a, b)
+    mask = interpolation.static_mask([a, b])
     assert mask[H - 30 :].mean() > 0.1
     assert mask[: H - 40].mean() < 0.01
-    assert not interpolation.static_mask(flat, flat).any()
+    assert not interpolation.static_mask([flat, flat]).any()
+
+
+def test_a_compressed_caption_stays_whole_with_still_detail_from_several_frames() -> None:
+    clip = compressed(caption())
+    frames, overlay = clip.inputs, clip.overlay
+    still = interpolation.StillDetail()
+    still.push(frames[0])
+    several, two, decoded = [], [], []
+    for k in range(12):
+        still.push(frames[k + 1])
+        if k + 2 < interpolation.STILL_FRAMES:
+            continue
+        a, b, truth = frames[k], frames[k + 1], clip.truth[k]
+        several.append(
+            helpers.psnr(interpolation.PairInterpolator(a, b, still.mask()).at(0.5), truth, overlay)
+        )
+        two.append(helpers.psnr(interpolation.PairInterpolator(a, b).at(0.5), truth, overlay))
+        decoded.append(helpers.psnr(a, truth, overlay))
+    assert np.mean(several) > np.mean(two) + 2
+    assert np.mean(several) > np.mean(decoded) - 3  # near what the decoder gives for the input

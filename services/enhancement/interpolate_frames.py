@@ -19,7 +19,7 @@ from common.admission import MemoryCost
 from common.errors import InvalidArgument
 from common.provider import CallContext, capability
 from common.video_runner import MAIN_TRACK, FrameProcessor, Output, VideoRunner
-from services.enhancement.interpolation import PairInterpolator
+from services.enhancement.interpolation import PairInterpolator, StillDetail
 from vipro.v1 import enhancement_pb2
 
 DEFAULT_FACTOR = 2
@@ -95,6 +95,7 @@ class Upsample(FrameProcessor):
     def __init__(self, plan: Timing, source_fps: float, across_cuts: bool):
         self.plan, self.source_fps, self.across_cuts = plan, source_fps, across_cuts
         self._held: tuple[video.Frame, shots.Features] | None = None
+        self._still = StillDetail()
         self._origin = 0.0
         self._step = 0.0  # the last interval between source frames, seconds
         self.frames = 0
@@ -103,6 +104,7 @@ class Upsample(FrameProcessor):
 
     def push(self, frame: video.Frame, active: bool) -> Iterator[Output]:
         looks = shots.features(frame.index, frame.rgb)
+        self._still.push(frame.rgb)
         if self._held is None:
             self._held, self._origin = (frame, looks), frame.seconds
             return iter(())
@@ -131,7 +133,7 @@ class Upsample(FrameProcessor):
             elif repeat:
                 rgb = a.rgb if share < 0.5 else b.rgb
             else:
-                pair = pair or PairInterpolator(a.rgb, b.rgb)
+                pair = pair or PairInterpolator(a.rgb, b.rgb, self._still.mask())
                 rgb = pair.at(share)
             shown = self.plan.output_seconds(seconds)
             self.frames += 1
@@ -139,8 +141,9 @@ class Upsample(FrameProcessor):
             yield Output(round(shown / video.FINE_TIME_BASE), {MAIN_TRACK: rgb})
 
 
-# Per frame pixel: two frames, flows and warps in float32 at the flow scale, two warped frames.
-@capability("enhancement.InterpolateFrames", version="1.0.0", memory=MemoryCost(per_pixel=120))
+# Per frame pixel: the frames held for still detail, flows and warps in float32 at the flow
+# scale, two warped frames.
+@capability("enhancement.InterpolateFrames", version="1.0.0", memory=MemoryCost(per_pixel=140))
 def interpolate_frames(
     request: enhancement_pb2.InterpolateFramesRequest, ctx: CallContext
 ) -> enhancement_pb2.InterpolateFramesResponse:

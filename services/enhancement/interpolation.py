@@ -29,6 +29,9 @@ behind them; periodic texture moving by a whole period can pass as still.
 from __future__ import annotations
 
 import functools
+import itertools
+from collections import deque
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -141,25 +144,30 @@ def splat(
 
 
 def static_mask(
-    a: np.ndarray,
-    b: np.ndarray,
+    frames: Sequence[np.ndarray],
     tolerance: int = 3,
     contrast: int = 24,
     company: int = 10,
     reach: int = 4,
 ) -> np.ndarray:
-    """``bool`` H x W: still detail, such as burned-in captions and logos, between ``uint8``
-    RGB frames ``a`` and ``b``.
+    """``bool`` H x W: still detail, such as burned-in captions and logos, through consecutive
+    ``uint8`` RGB ``frames`` (two or more).
 
-    Seeds are pixels that differ by at most ``tolerance`` grey levels (any channel) between the
-    frames, with at least ``company`` such pixels in their 5x5 window (strokes one pixel thin
-    qualify, chance matches in moving texture rarely do), and whose 3x3 neighbourhood spans at
-    least ``contrast`` grey levels in both frames (flat regions match whether they move or not,
-    and so does flat background that a thin line crosses between the frames). The mask grows
-    from the seeds through matching pixels for up to ``reach`` pixels, filling the flat insides
-    of strokes. Periodic texture that moves by a whole period can still pass.
+    Seeds are pixels that differ by at most ``tolerance`` grey levels (any channel) from one
+    frame to the next throughout, with at least ``company`` such pixels in their 5x5 window
+    (strokes one pixel thin qualify, chance matches in moving texture rarely do), and whose
+    3x3 neighbourhood spans at least ``contrast`` grey levels in the first and last frames
+    (flat regions match whether they move or not, and so does flat background that a thin line
+    crosses between the frames). The mask grows from the seeds through matching pixels for up
+    to ``reach`` pixels, filling the flat insides of strokes. Periodic texture that moves by a
+    whole period can still pass; over more frames a looser ``tolerance`` is safe (compression
+    noise on a still caption is a few grey levels; moving texture rarely stays that close for
+    long).
     """
-    diff = cv2.absdiff(a, b)
+    a, b = frames[0], frames[-1]
+    diff = np.zeros_like(a)
+    for earlier, later in itertools.pairwise(frames):
+        diff = np.maximum(diff, cv2.absdiff(earlier, later))
     same = (np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2]) <= tolerance).view(
         np.uint8
     )
@@ -173,19 +181,54 @@ def static_mask(
     return mask > 0
 
 
+STILL_GROW = 2
+"""Pixels the still detail is grown by before it is blended."""
+STILL_FRAMES, STILL_TOLERANCE = 6, 12
+"""Source frames :class:`StillDetail` looks at, and the change (grey levels, frame to frame)
+still detail may show over them (compression noise)."""
+
+
+@functools.lru_cache(maxsize=4)
+def _disc(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+class StillDetail:
+    """Still detail (captions, logos) of a video, from the last :data:`STILL_FRAMES` source
+    frames: over several frames a compressed caption's noise can be allowed (tolerance
+    :data:`STILL_TOLERANCE`) where two frames would let moving texture pass as still. Until
+    that many frames have come, two frames and the strict default of :func:`static_mask`."""
+
+    def __init__(self) -> None:
+        self.frames: deque[np.ndarray] = deque(maxlen=STILL_FRAMES)
+
+    def push(self, rgb: np.ndarray) -> None:
+        """Take the next source frame (``uint8`` RGB)."""
+        self.frames.append(rgb)
+
+    def mask(self) -> np.ndarray:
+        """``bool`` H x W: still detail between the last two frames pushed (at least two)."""
+        if len(self.frames) == STILL_FRAMES:
+            return static_mask(list(self.frames), tolerance=STILL_TOLERANCE)
+        return static_mask(list(self.frames)[-2:])
+
+
 class PairInterpolator:
     """Frames between ``a`` and ``b`` (``uint8`` RGB H x W x 3, same size), flow computed once.
 
-    ``flow_width``: longest side flow is computed on (pixels); speed against detail of
-    motion boundaries. ``sharpness``: how strongly consistent pixels win overlaps, per pixel
-    of forward-backward error. ``agreement``: pixels; how far a source pixel's own motion may
-    differ from the motion at ``t`` and still count as visible.
+    ``still``: the still detail to blend rather than warp (``bool`` H x W), by default
+    :func:`static_mask` of the two frames. ``flow_width``: longest side flow is computed on
+    (pixels); speed against detail of motion boundaries. ``sharpness``: how strongly
+    consistent pixels win overlaps, per pixel of forward-backward error. ``agreement``:
+    pixels; how far a source pixel's own motion may differ from the motion at ``t`` and still
+    count as visible.
     """
 
     def __init__(
         self,
         a: np.ndarray,
         b: np.ndarray,
+        still: np.ndarray | None = None,
         flow_width: int = FLOW_WIDTH,
         sharpness: float = 2.0,
         agreement: float = 1.0,
@@ -195,7 +238,10 @@ class PairInterpolator:
         self.a, self.b = a, b
         self.h, self.w = a.shape[:2]
         self.scale = min(1.0, flow_width / max(self.h, self.w))
-        self.still = static_mask(a, b)
+        found = static_mask([a, b]) if still is None else still
+        # Anti-aliased rims of letters and compression noise escape the mask: grown, they are
+        # blended with the rest instead of warped with the motion behind them.
+        self.still = cv2.dilate(found.view(np.uint8), _disc(STILL_GROW)) > 0
         # Still overlays would hold the flow of whatever moves behind them at zero: flow is
         # computed with them (and a pixel around) filled in from their surroundings, and they
         # are left out of the motion at t (which is what moves behind them) and do not count
