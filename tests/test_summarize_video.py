@@ -73,6 +73,7 @@ def test_a_skim_is_within_10_percent_of_its_target_and_pieces_stay_inside_shots(
     for a, b in pieces:
         inside = [s for s in found if s.clean.start / FPS <= a and b <= s.clean.stop / FPS]
         assert len(inside) == 1, (a, b)
+        assert a == pytest.approx(inside[0].clean.start / FPS)  # starts on the shot boundary
 
 
 def test_the_skim_of_a_video_shorter_than_its_target_is_the_whole_video():

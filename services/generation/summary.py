@@ -215,58 +215,38 @@ def skim_pieces(
     measures: FrameMeasures, found: list[Shot], scores: np.ndarray, target: float, fps: float
 ) -> list[tuple[float, float]]:
     """Spans (start, end) in seconds of the source, in time order, that make a skim about
-    ``target`` seconds long: the clean parts of the highest-scoring shots, a long shot
-    contributing its most active stretch of at most ``target`` x :data:`PIECE_SHARE`
-    seconds, no piece under :data:`MIN_PIECE`; spans never cross a shot boundary. The whole
-    video when it is not longer than the target."""
+    ``target`` seconds long: from the highest-scoring shots, each span starting where the
+    shot's clean part starts and lasting at most ``target`` x :data:`PIECE_SHARE` seconds (so
+    several shots are shown), none under :data:`MIN_PIECE`; what is left of the target then
+    lengthens the spans, never past their shot's clean part. Spans start on a shot boundary
+    and never cross one. The whole video when it is not longer than the target."""
     times = np.asarray([*measures.seconds, measures.end_seconds(fps)])
     if times[-1] - times[0] <= target:
         return [(float(times[0]), float(times[-1]))]
     shortest = min(MIN_PIECE, target)
     longest = float(np.clip(target * PIECE_SHARE, *PIECE_RANGE))
     longest = target / math.ceil(target / longest)  # pieces that add up to the target
-    activity = np.asarray(measures.motion) + 1e-3
     pieces: dict[int, tuple[int, int]] = {}  # shot -> frames [a, b)
     left = target
-    for s in np.argsort(-scores, kind="stable"):
+    for s in (int(k) for k in np.argsort(-scores, kind="stable")):
         clean = found[s].clean
         length = min(times[clean.stop] - times[clean.start], longest, left)
         if length < shortest:
             continue
-        pieces[int(s)] = _stretch(times, activity, clean, length)
-        left -= times[pieces[s][1]] - times[pieces[s][0]]
+        end = clean.start + 1
+        while end < clean.stop and times[end] - times[clean.start] < length - 1e-9:
+            end += 1
+        pieces[s] = (clean.start, end)
+        left -= times[end] - times[clean.start]
         if left < shortest:
             break
-    for s in sorted(pieces, key=lambda s: -scores[s]):  # the rest goes to pieces that can grow
+    for s in sorted(pieces, key=lambda s: -scores[s]):  # the rest lengthens the pieces
         a, b = pieces[s]
-        clean = found[s].clean
-        while left > 0 and (b < clean.stop or a > clean.start):
-            step = times[b + 1] - times[b] if b < clean.stop else times[a] - times[a - 1]
-            if step > left + 1e-9:
-                break
-            a, b = (a, b + 1) if b < clean.stop else (a - 1, b)
-            left -= step
+        while left > 0 and b < found[s].clean.stop and times[b + 1] - times[b] <= left + 1e-9:
+            left -= times[b + 1] - times[b]
+            b += 1
         pieces[s] = (a, b)
     return [(float(times[a]), float(times[b])) for a, b in sorted(pieces.values())]
-
-
-def _stretch(
-    times: np.ndarray, activity: np.ndarray, clean: range, length: float
-) -> tuple[int, int]:
-    """Frames [a, b) within ``clean`` lasting about ``length`` seconds with the most motion."""
-    a_best, b_best, best = clean.start, clean.start + 1, -1.0
-    b = clean.start
-    total = np.concatenate([[0.0], np.cumsum(activity)])
-    for a in range(clean.start, clean.stop):
-        b = max(b, a + 1)
-        while b < clean.stop and times[b] - times[a] < length - 1e-9:
-            b += 1
-        if times[b] - times[a] < length - 1e-9 and a > clean.start:
-            break
-        value = total[b] - total[a]
-        if value > best:
-            a_best, b_best, best = a, b, value
-    return a_best, b_best
 
 
 def storyboard(tiles: list[np.ndarray], labels: list[str], columns: int = 0) -> np.ndarray:
