@@ -107,6 +107,9 @@ def main() -> Path:
         "ViPro TransNetV2 + flash filter + CutDetector": ours(
             lambda: [shots.TransNetDetector(score), shots.CutDetector()]
         ),
+        "ViPro TransNetV2 + flash filter + CutDetector + WipeDetector": ours(
+            lambda: [shots.TransNetDetector(score), shots.CutDetector(), shots.WipeDetector()]
+        ),
     }
     rows = []
     for name, detect in methods.items():

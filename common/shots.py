@@ -100,7 +100,8 @@ def _aligned(a: Features, b: Features, field: str = "hsv") -> tuple[np.ndarray, 
     phase correlation finds between their grey pictures, both cropped to what the two frames
     share (whole, when the shift is over half the frame)."""
     h, w = a.grey.shape
-    (dx, dy), _ = cv2.phaseCorrelate(a.grey, b.grey, _hann(w, h))
+    # OpenCV multiplies its inputs by the window in place: copies keep the features intact.
+    (dx, dy), _ = cv2.phaseCorrelate(a.grey.copy(), b.grey.copy(), _hann(w, h))
     mx, my = int(np.ceil(abs(dx))) + 1, int(np.ceil(abs(dy))) + 1
     picture_a, picture_b = getattr(a, field), getattr(b, field)
     if 2 * mx >= w or 2 * my >= h:
@@ -341,6 +342,295 @@ class TransNetDetector:
             for b in before
             for a in later
         )
+
+
+WIPE_DIRECTIONS = 16
+"""Directions a wipe's edge is looked for in, evenly spread over 360° in the frame's own
+proportions (so the corner-to-corner diagonals are among them)."""
+WIPE_BINS = 48
+"""Positions across the frame a wipe's edge is placed at, per direction."""
+WIPE_OVERLAP = 0.3
+"""Share of the frame the three compared pictures must all show (after undoing the cameras'
+moves) for a frame to be judged."""
+WIPE_TRAVEL = 0.25
+"""Largest camera travel (share of the frame's width) between compared frames: a shot whose
+camera moves faster is compared over fewer frames than ``gap``."""
+WIPE_AGREE = 3.0
+"""Pixels (of the reduced frame) within which the shift phase correlation finds between the
+judged frame and a compared one must agree with the one extrapolated from that shot's own
+motion to be used (part of the frame is another shot, which can mislead it)."""
+
+
+class WipeDetector:
+    """Wipes: a straight edge sweeping across the frame, behind which shot B replaces shot A
+    (any direction, 6-45 frames by default; both shots may move). Frame ``t`` is compared with
+    frame ``t - gap`` (A) and frame ``t + gap`` (B), each moved onto it by the translation of
+    its own shot's camera (phase correlation over the ``motion_frames`` beyond it, so inside
+    that shot; a shot moving more than :data:`WIPE_TRAVEL` of the width over ``gap`` frames is
+    compared over fewer). A pixel is A's when its distance to A is under ``ratio`` times that
+    to B and its distance to B is at least ``contrast`` (B's likewise); in a wipe the two sets
+    lie on either side of a straight line (``agreement``) and each side, compared with the
+    other shot, is another view (its local correlation stays under ``same_view``). When for
+    ``min_frames`` or more frames in a row that line keeps its direction and sweeps steadily
+    (``max_residual``) across the frame in ``frames`` frames, the wipe is reported, from the
+    first frame the line has entered to the first it has left (the line's positions
+    extrapolated), about ``gap + motion_frames + 3`` frames after it ends.
+
+    Not wipes: pans, objects crossing, flashes and changes of light (the frames before and
+    after show the same view, so no pixels are A's alone while others are B's alone); a
+    shadow or a light sweeping across a view (the sides correlate); cuts, dissolves and fades
+    (no sweeping line). Missed: wipes with a bent or soft edge (iris, clock, feathered), with
+    a camera turning, zooming or moving faster than a quarter of the frame a frame, between
+    views too alike (the same colours and light) to tell apart, or shorter than ``min_frames``
+    frames of both sides showing (a diagonal wipe under ~12 frames).
+
+    Args:
+        gap: frames between the judged frame and those it is compared with (>= 1; 12).
+        motion_frames: frames each shot's camera move is measured over (>= 1; 4).
+        reach: pixels of the reduced frame (:data:`WIDTH` wide) of misalignment forgiven, as
+            each pixel is compared with the range of values within ``reach`` of it (>= 0; 2).
+        contrast: content distance per pixel (0-255, as :func:`content_distance`) from the
+            other shot a pixel must have to count for one (20).
+        ratio: a pixel counts for a shot when its distance to it is under ``ratio`` times
+            that to the other (0-1; 0.5).
+        agreement: share of the counted pixels the best straight line must leave on their
+            side (0-1; 0.95).
+        same_view: mean local correlation (-1 to 1, grey windows of 7 x 7 pixels) of each side
+            with the other shot's picture above which the two are one view lit otherwise
+            (0.5; wipes between unrelated views score about 0).
+        min_share: share of the compared pixels each side must have (0-1; 0.03).
+        min_frames: frames in a row the line must be seen (>= 2; 6).
+        max_residual: root-mean-square distance of the line's positions (share of the frame
+            across it, 0-1) from a steady sweep (0.06).
+        frames: (shortest, longest) wipe, frames.
+    """
+
+    def __init__(
+        self,
+        gap: int = 12,
+        motion_frames: int = 4,
+        reach: int = 2,
+        contrast: float = 20.0,
+        ratio: float = 0.5,
+        agreement: float = 0.95,
+        same_view: float = 0.5,
+        min_share: float = 0.03,
+        min_frames: int = 6,
+        max_residual: float = 0.06,
+        frames: tuple[int, int] = (6, 45),
+    ):
+        self.gap = gap
+        self.motion_frames = motion_frames
+        self.reach = reach
+        self.contrast = contrast
+        self.ratio = ratio
+        self.agreement = agreement
+        self.same_view = same_view
+        self.min_share = min_share
+        self.min_frames = min_frames
+        self.max_residual = max_residual
+        self.frames = frames
+        self._recent: dict[int, Features] = {}
+        self._value: dict[int, np.ndarray] = {}  # frame -> its HSV value channel
+        self._moves: dict[int, np.ndarray] = {}  # frame -> content shift from the frame before
+        self._run: list[tuple[int, int, float, float]] = []  # (frame, direction, edge, agreement)
+
+    def push(self, frame: Features) -> list[Transition]:
+        self._recent[frame.index] = frame
+        self._value[frame.index] = np.ascontiguousarray(frame.hsv[..., 2])
+        previous = self._value.get(frame.index - 1)
+        if previous is not None:
+            self._moves[frame.index] = _shift(previous, self._value[frame.index])
+        t = frame.index - self.gap - self.motion_frames
+        found = self._judge(t) if t - self.gap - self.motion_frames in self._recent else []
+        for old in [i for i in self._recent if i <= t - self.gap - self.motion_frames]:
+            self._recent.pop(old)
+            self._value.pop(old)
+            self._moves.pop(old, None)
+        return found
+
+    def flush(self) -> list[Transition]:
+        found = self._close()
+        self._recent, self._value, self._moves, self._run = {}, {}, {}, []
+        return found
+
+    def _judge(self, t: int) -> list[Transition]:
+        """Frame ``t``'s edge (if any) added to the current run; the run's wipe when it ends."""
+        seen = self._edge(t)
+        found: list[Transition] = []
+        if self._run:
+            last, direction = self._run[-1][:2]
+            turned = seen is not None and _turn(seen[0], direction) > 1
+            if t - last > 2 or turned:
+                found = self._close()
+        if seen is not None:
+            self._run.append((t, *seen))
+        return found
+
+    def _edge(self, t: int) -> tuple[int, float, float] | None:
+        """(direction, position 0-1, agreement) of the straight line parting frame ``t`` into
+        what the frames before show and what the frames after show, or None."""
+        g, k = self.gap, self.motion_frames
+        moves = [
+            self._moves.get(i)
+            for i in (*range(t - g - k + 1, t - g + 1), *range(t + g + 1, t + g + k + 1))
+        ]
+        if any(m is None for m in moves):
+            return None
+        frame = self._recent[t]
+        h, w = frame.grey.shape
+        distances, placed, valid = [], [], np.ones((h, w), bool)
+        for side, motion in ((-1, moves[:k]), (1, moves[k:])):
+            # The shot's camera move per frame; a fast one is compared over fewer frames.
+            step = np.median(motion, axis=0)
+            speed = float(np.hypot(*step))
+            near = min(g, max(1, int(WIPE_TRAVEL * w / speed))) if speed > 0 else g
+            other = self._recent[t + side * near]
+            shift = _shift(self._value[t], self._value[t + side * near])
+            guess = side * near * step  # where frame t's content of that shot lies in it
+            if np.hypot(*(shift - guess)) > WIPE_AGREE:
+                shift = guess
+            distance, shown = _distance_to_neighbourhood(frame, other, shift, self.reach)
+            distances.append(distance)
+            placed.append((self._value[t + side * near], shift))
+            valid &= shown
+        if valid.mean() < WIPE_OVERLAP:
+            return None
+        to_a, to_b = distances
+        is_a = valid & (to_a < self.ratio * to_b) & (to_b > self.contrast)
+        is_b = valid & (to_b < self.ratio * to_a) & (to_a > self.contrast)
+        shown = int(valid.sum())
+        if min(is_a.sum(), is_b.sum()) < self.min_share * shown:
+            return None
+        direction, position, agreement = _straight_edge(is_a, is_b)
+        if agreement < self.agreement:
+            return None
+        # Each side compared with the other shot's picture: another view, or the same re-lit?
+        (before, to_before), (after, to_after) = placed
+        total, count = _local_correlation(self._value[t], before, to_before, is_b)
+        more, extra = _local_correlation(self._value[t], after, to_after, is_a)
+        if count + extra and (total + more) / (count + extra) > self.same_view:
+            return None
+        return direction, position, agreement
+
+    def _close(self) -> list[Transition]:
+        """The current run's wipe, if its edge swept across steadily; the run is cleared."""
+        run, self._run = self._run, []
+        if len(run) < self.min_frames:
+            return []
+        t = np.array([r[0] for r in run], np.float64)
+        edge = np.array([r[2] for r in run])
+        rate, offset = np.polyfit(t, edge, 1)
+        residual = float(np.sqrt(np.mean((rate * t + offset - edge) ** 2)))
+        shortest, longest = self.frames
+        if residual > self.max_residual or not 1 / longest <= rate <= 1 / shortest:
+            return []
+        start = int(np.floor(-offset / rate)) + 1  # the first frame the edge has entered
+        end = int(np.ceil((1 - offset) / rate))  # the first frame it has left
+        return [Transition(start, end, "gradual", float(np.mean([r[3] for r in run])))]
+
+
+def _local_correlation(
+    x: np.ndarray, other: np.ndarray, shift: np.ndarray, where: np.ndarray
+) -> tuple[float, int]:
+    """Sum and count, over the pixels of ``where`` textured in both, of the correlation (-1 to
+    1) in 7 x 7 windows of two pictures: ``x`` and ``other`` moved back by ``shift``."""
+    h, w = x.shape
+    back = np.float32([[1, 0, -float(shift[0])], [0, 1, -float(shift[1])]])
+    y = cv2.warpAffine(other, back, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def mean(z: np.ndarray) -> np.ndarray:
+        return cv2.blur(z, (7, 7))
+
+    mx, my = mean(x), mean(y)
+    vx, vy = mean(x * x) - mx * mx, mean(y * y) - my * my
+    cxy = mean(x * y) - mx * my
+    textured = where & (vx > 16.0) & (vy > 16.0)
+    r = cxy[textured] / np.sqrt(vx[textured] * vy[textured])
+    return float(r.sum()), int(r.size)
+
+
+def _shift(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The translation (dx, dy, pixels, sub-pixel) of the content from picture ``a`` to
+    picture ``b`` (phase correlation)."""
+    h, w = a.shape
+    # Copies: OpenCV applies the window to its inputs in place.
+    (dx, dy), _ = cv2.phaseCorrelate(a.copy(), b.copy(), _hann(w, h))
+    return np.array([dx, dy])
+
+
+def _distance_to_neighbourhood(
+    frame: Features, other: Features, shift: np.ndarray, reach: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel of ``frame``, the content distance (0-255, weighted as in
+    :func:`content_distance`) of its HSV values from the range ``other`` (moved back by
+    ``shift``) takes within ``reach`` pixels; and where ``other`` shows the same place
+    (``bool``)."""
+    h, w = frame.grey.shape
+    dx, dy = float(shift[0]), float(shift[1])
+    back = np.float32([[1, 0, -dx], [0, 1, -dy]])
+    moved = cv2.warpAffine(
+        other.hsv, back, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
+    low, high = cv2.erode(moved, kernel), cv2.dilate(moved, kernel)
+    m = frame.hsv
+    diff = np.maximum(low - m, 0) + np.maximum(m - high, 0)
+    colourful, lit = m[..., 1] / 255.0, m[..., 2] / 255.0
+    hue = np.minimum(diff[..., 0], 360.0 - diff[..., 0]) * (255.0 / 180.0) * colourful * lit
+    distance = (hue + diff[..., 1] * lit + diff[..., 2]) / 3.0
+    valid = np.zeros((h, w), bool)
+    x0, x1 = (
+        max(reach, int(np.ceil(reach - dx))),
+        min(w - reach, int(np.floor(w - 1 - reach - dx)) + 1),
+    )
+    y0, y1 = (
+        max(reach, int(np.ceil(reach - dy))),
+        min(h - reach, int(np.floor(h - 1 - reach - dy)) + 1),
+    )
+    if x0 < x1 and y0 < y1:
+        valid[y0:y1, x0:x1] = True
+    return distance, valid
+
+
+@functools.lru_cache(maxsize=4)
+def _edge_bins(height: int, width: int) -> np.ndarray:
+    """For each of :data:`WIPE_DIRECTIONS` directions and each pixel, the bin (of
+    :data:`WIPE_BINS` across the frame along that direction, offset by direction) it lies in."""
+    angles = np.arange(WIPE_DIRECTIONS) * (2 * np.pi / WIPE_DIRECTIONS)
+    ys, xs = np.mgrid[0:height, 0:width]
+    across, down = (xs + 0.5) / width - 0.5, (ys + 0.5) / height - 0.5
+    cos, sin = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
+    along = across[None] * cos + down[None] * sin
+    low = along.min(axis=(1, 2), keepdims=True)
+    high = along.max(axis=(1, 2), keepdims=True)
+    bins = np.minimum(((along - low) / (high - low) * WIPE_BINS).astype(np.int64), WIPE_BINS - 1)
+    return bins + (np.arange(WIPE_DIRECTIONS) * WIPE_BINS)[:, None, None]
+
+
+def _straight_edge(is_a: np.ndarray, is_b: np.ndarray) -> tuple[int, float, float]:
+    """The straight edge best putting the ``is_b`` pixels behind it and the ``is_a`` ones ahead:
+    (direction index, share 0-1 of the frame's extent behind it, share of those pixels it puts
+    on their side)."""
+    bins = _edge_bins(*is_a.shape)
+    size = WIPE_DIRECTIONS * WIPE_BINS
+    a = np.bincount(bins[:, is_a].ravel(), minlength=size).reshape(WIPE_DIRECTIONS, WIPE_BINS)
+    b = np.bincount(bins[:, is_b].ravel(), minlength=size).reshape(WIPE_DIRECTIONS, WIPE_BINS)
+    zero = np.zeros((WIPE_DIRECTIONS, 1))
+    behind_a = np.concatenate([zero, np.cumsum(a, axis=1)], axis=1)
+    behind_b = np.concatenate([zero, np.cumsum(b, axis=1)], axis=1)
+    right = behind_b + (a.sum(axis=1, keepdims=True) - behind_a)
+    direction, edge = np.unravel_index(int(np.argmax(right)), right.shape)
+    total = int(is_a.sum() + is_b.sum())
+    if total == 0:
+        return 0, 0.0, 0.0
+    return int(direction), edge / WIPE_BINS, float(right[direction, edge]) / total
+
+
+def _turn(a: int, b: int) -> int:
+    """Steps between two of the :data:`WIPE_DIRECTIONS` directions."""
+    step = abs(a - b) % WIPE_DIRECTIONS
+    return min(step, WIPE_DIRECTIONS - step)
 
 
 def detect(frames: Iterable[np.ndarray], detectors: Sequence[Detector]) -> list[Transition]:

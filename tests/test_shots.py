@@ -81,3 +81,54 @@ def test_a_flash_scored_inside_a_transition_is_dropped():
     ((flash, _),) = [h for h in clip.hazards if h[0] < clip.truth[0].start]
     found = shots.detect(clip.frames, [shots.TransNetDetector(scripted(range(flash, flash + 3)))])
     assert found == []
+
+
+@pytest.mark.parametrize(
+    "turn",
+    [
+        lambda f: f,
+        lambda f: f[:, :, ::-1],  # right to left
+        lambda f: f.transpose(0, 2, 1, 3),  # top to bottom
+        lambda f: f.transpose(0, 2, 1, 3)[:, ::-1],  # bottom to top
+    ],
+    ids=["left to right", "right to left", "top to bottom", "bottom to top"],
+)
+def test_a_wipe_is_found_within_two_frames_of_its_span(turn):
+    clip = edited_clip(seed=2, transitions=("cut", "wipe"), hazards=("none",))
+    wipe = clip.truth[1]
+    found = shots.detect(np.ascontiguousarray(turn(clip.frames)), [shots.WipeDetector()])
+    assert len(found) == 1 and found[0].kind == "gradual"
+    assert abs(found[0].start - wipe.start) <= 2 and abs(found[0].end - wipe.end) <= 2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_no_wipe_in_fast_pans_crossings_flashes_changes_of_light_cuts_or_dissolves(seed):
+    clip = edited_clip(
+        seed,
+        transitions=("cut", "dissolve", "fade", "cut"),
+        hazards=("fast pan", "crossing", "lighting", "flash", "fast pan"),
+    )
+    assert shots.detect(clip.frames, [shots.WipeDetector()]) == []
+
+
+def test_a_shadow_sweeping_across_a_view_is_not_a_wipe():
+    clip = edited_clip(seed=3, transitions=("cut",), hazards=("none",))
+    frames = clip.frames[: clip.truth[0].start].astype(np.float32)
+    across = np.arange(frames.shape[2])
+    for k in range(20):  # a straight shadow edge crosses the view in 20 frames, like a wipe
+        frames[20 + k] *= np.where(across < (k + 1) / 21 * len(across), 0.55, 1.0)[:, None]
+    frames[40:] *= 0.55
+    assert shots.detect(frames.astype(np.uint8), [shots.WipeDetector()]) == []
+
+
+def test_the_wipe_detector_leaves_the_frames_it_shares_as_they_were():
+    clip = edited_clip(seed=0, transitions=("wipe",), hazards=("none",))
+    frames = [shots.features(i, rgb) for i, rgb in enumerate(clip.frames)]
+    copies = [(f.grey.copy(), f.hsv.copy()) for f in frames]
+    detector = shots.WipeDetector()
+    found = [t for frame in frames for t in detector.push(frame)] + detector.flush()
+    assert len(found) == 1
+    assert all(
+        np.array_equal(f.grey, g) and np.array_equal(f.hsv, h)
+        for f, (g, h) in zip(frames, copies, strict=True)
+    )

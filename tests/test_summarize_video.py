@@ -48,8 +48,8 @@ def test_shots_tile_the_video_and_keep_transitions_out_of_their_clean_part():
     )
     assert [(s.first, s.end) for s in found] == [(0, 50), (50, 108), (108, 200)]
     assert found[0].clean == range(0, 48)
-    assert found[1].clean == range(52, 98)
-    assert found[2].clean == range(118, 200)
+    assert found[1].clean == range(52, 90)  # a gradual transition's margin: 2 + half its length
+    assert found[2].clean == range(126, 200)
 
 
 def test_a_shot_shorter_than_the_minimum_joins_the_shot_before():

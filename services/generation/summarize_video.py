@@ -2,7 +2,8 @@
 (:mod:`.summary`), on the shared video runner.
 
 One analysis pass (:class:`Analysis`) measures every frame and finds the transitions
-(TransNetV2 on Triton with the flash filter, and the classical cut detector: ``common.shots``).
+(TransNetV2 on Triton with the flash filter, the classical cut and wipe detectors:
+``common.shots``).
 Then a pass over the keyframe candidates (one per shot, more in long shots when the caller
 wants more keyframes than shots) looks for faces and text in them and drops near-duplicates;
 one over the chosen keyframes encodes them and the storyboard; and for a skim, one over the
@@ -50,7 +51,7 @@ ANALYSIS_SHARE = 0.8
 
 def detectors(ctx: CallContext, scene_threshold: float) -> list[shots.Detector]:
     """TransNetV2 on Triton (with its flash filter) and the classical cut detector, both set
-    by ``scene_threshold`` (ContentDetector scale, 0 for the default)."""
+    by ``scene_threshold`` (ContentDetector scale, 0 for the default), and the wipe detector."""
     threshold = scene_threshold or DEFAULT_THRESHOLD
     probability = float(np.clip(0.5 * threshold / DEFAULT_THRESHOLD, *NETWORK_THRESHOLD))
 
@@ -61,7 +62,11 @@ def detectors(ctx: CallContext, scene_threshold: float) -> list[shots.Detector]:
             )
         return out["single"], out["many"]
 
-    return [shots.TransNetDetector(score, probability), shots.CutDetector(threshold)]
+    return [
+        shots.TransNetDetector(score, probability),
+        shots.CutDetector(threshold),
+        shots.WipeDetector(),
+    ]
 
 
 class Analysis(FrameProcessor):

@@ -21,7 +21,8 @@ QUALITY_WIDTH = 320
 DARK, BRIGHT = 16, 239
 """Grey levels at or below which a pixel is crushed, at or above which it is clipped."""
 TRANSITION_MARGIN = 2
-"""Frames next to a transition that are not keyframe material (still partly blended)."""
+"""Frames next to a transition that are not keyframe material (still partly blended); next
+to a gradual one, half its detected length more (detectors often see only its middle)."""
 WEIGHTS = {"motion": 0.25, "faces": 0.25, "text": 0.15, "sharpness": 0.2, "exposure": 0.15}
 """How much each signal counts in a shot's importance (they sum to 1)."""
 MIN_PIECE = 1.5
@@ -100,11 +101,15 @@ def split(transitions: list[shots.Transition], count: int, min_frames: int) -> l
     found = []
     for k, first in enumerate(cuts):
         end = cuts[k + 1] if k + 1 < len(cuts) else count
-        lo = kept[k - 1].end + TRANSITION_MARGIN if k > 0 else first
-        hi = kept[k].start - TRANSITION_MARGIN if k < len(kept) else end
+        lo = kept[k - 1].end + _margin(kept[k - 1]) if k > 0 else first
+        hi = kept[k].start - _margin(kept[k]) if k < len(kept) else end
         lo, hi = min(max(lo, first), end - 1), max(min(hi, end), first + 1)
         found.append(Shot(first, end, range(lo, hi) if lo < hi else range(first, end)))
     return found
+
+
+def _margin(t: shots.Transition) -> int:
+    return TRANSITION_MARGIN + ((t.end - t.start) // 2 if t.kind == "gradual" else 0)
 
 
 def relative(values: np.ndarray, reference: float) -> np.ndarray:
