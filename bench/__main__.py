@@ -12,6 +12,7 @@ from bench import (
     memory,
     segmentation,
     shots,
+    summary,
     triton_overhead,
 )
 
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "banners": banners.main,
     "shots": shots.main,
     "interpolation": interpolation.main,
+    "summary": summary.main,
 }
 
 if __name__ == "__main__":
