@@ -52,10 +52,11 @@ def test_shots_tile_the_video_and_keep_transitions_out_of_their_clean_part():
     assert found[2].clean == range(126, 200)
 
 
-def test_a_shot_shorter_than_the_minimum_joins_the_shot_before():
+def test_a_short_shot_between_transitions_becomes_part_of_one():
     cuts = [shots.Transition(k, k, "cut") for k in (50, 55, 150)]
     found = summary.split(cuts, 200, 10)
-    assert [(s.first, s.end) for s in found] == [(0, 55), (55, 150), (150, 200)]
+    assert [(s.first, s.end) for s in found] == [(0, 52), (52, 150), (150, 200)]
+    assert found[0].clean.stop <= 50 and found[1].clean.start >= 55
     assert [(s.first, s.end) for s in summary.split(cuts[:1], 54, 10)] == [(0, 54)]
 
 

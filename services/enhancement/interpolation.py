@@ -183,9 +183,10 @@ def static_mask(
 
 STILL_GROW = 2
 """Pixels the still detail is grown by before it is blended."""
-STILL_FRAMES, STILL_TOLERANCE = 6, 12
-"""Source frames :class:`StillDetail` looks at, and the change (grey levels, frame to frame)
-still detail may show over them (compression noise)."""
+STILL_FRAMES, STILL_TOLERANCE, STILL_REACH = 6, 12, 8
+"""Source frames :class:`StillDetail` looks at, the change (grey levels, frame to frame)
+still detail may show over them (compression noise), and how far (pixels) its mask grows
+through matching pixels (the flat insides of a bold logo)."""
 
 
 @functools.lru_cache(maxsize=4)
@@ -209,7 +210,7 @@ class StillDetail:
     def mask(self) -> np.ndarray:
         """``bool`` H x W: still detail between the last two frames pushed (at least two)."""
         if len(self.frames) == STILL_FRAMES:
-            return static_mask(list(self.frames), tolerance=STILL_TOLERANCE)
+            return static_mask(list(self.frames), tolerance=STILL_TOLERANCE, reach=STILL_REACH)
         return static_mask(list(self.frames)[-2:])
 
 

@@ -16,6 +16,7 @@ detector's threshold as is, and scales the network's probability threshold in pr
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 
@@ -152,7 +153,8 @@ def summarize_video(
     if not len(measures):
         raise InvalidArgument.field("time_range", "holds no frame of the video")
     fps = info.fps or len(measures) / max(1e-6, measures.end_seconds(25.0) - measures.seconds[0])
-    min_frames = max(1, round((request.min_shot_seconds or DEFAULT_MIN_SHOT_SECONDS) * fps))
+    shortest = (request.min_shot_seconds or DEFAULT_MIN_SHOT_SECONDS) * fps
+    min_frames = max(1, math.ceil(shortest - 1e-9))  # 0.5 s at 25 fps is 13 frames, not 12
     found = summary.split(analysis.transitions, len(measures), min_frames)
     most = request.max_keyframes or min(len(found), DEFAULT_MAX_KEYFRAMES)
 

@@ -87,7 +87,9 @@ class Shot:
 
 def split(transitions: list[shots.Transition], count: int, min_frames: int) -> list[Shot]:
     """The shots of ``count`` frames between ``transitions`` (by start, not overlapping).
-    A shot shorter than ``min_frames`` joins the shot before it (the first joins the next).
+    A shot shorter than ``min_frames`` between two transitions joins them into one gradual
+    transition (a fade reported as a gradual part and a cut, a flash-cut); the first and the
+    last shot, when short, join their neighbour.
     """
     kept = [t for t in transitions if 0 < t.start < count]
     while True:
@@ -97,7 +99,13 @@ def split(transitions: list[shots.Transition], count: int, min_frames: int) -> l
         if not short or not kept:
             break
         k = short[0]
-        del kept[max(0, k - 1)]
+        if 0 < k < len(kept):
+            a, b = kept[k - 1], kept[k]
+            kept[k - 1 : k + 1] = [
+                shots.Transition(a.start, b.end, "gradual", max(a.score, b.score))
+            ]
+        else:
+            del kept[max(0, k - 1)]
     found = []
     for k, first in enumerate(cuts):
         end = cuts[k + 1] if k + 1 < len(cuts) else count
