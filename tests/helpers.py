@@ -182,3 +182,54 @@ def claiming_hours(data: bytes, hours: float) -> bytes:
                 out[at + 20 : at + 24] = int(hours * 3600 * scale).to_bytes(4, "big")
             at += 4
     return bytes(out)
+
+
+class Job:
+    """A job submitted through the gateway's JobService, for tests: ``Job(channel, method,
+    request)`` submits it; :meth:`watch` follows it to its end, :meth:`wait_started` and
+    :meth:`cancel` stop it once it runs."""
+
+    def __init__(self, channel: grpc.Channel, method: str, request) -> None:
+        from google.protobuf import any_pb2
+
+        from vipro.v1 import jobs_pb2, jobs_pb2_grpc
+
+        self.jobs_pb2 = jobs_pb2
+        self.stub = jobs_pb2_grpc.JobServiceStub(channel)
+        packed = any_pb2.Any()
+        packed.Pack(request)
+        submitted = jobs_pb2.SubmitJobRequest(method=method, request=packed)
+        self.job_id = self.stub.SubmitJob(submitted, timeout=10).job.job_id
+
+    def watch(self, timeout: float = 120) -> list[float]:
+        """Progress fractions seen until the job succeeds."""
+        seen = []
+        watched = self.jobs_pb2.WatchJobRequest(job_id=self.job_id)
+        for event in self.stub.WatchJob(watched, timeout=timeout):
+            seen.append(event.job.progress.fraction)
+            if event.job.state == self.jobs_pb2.JOB_STATE_SUCCEEDED:
+                break
+        return seen
+
+    def get(self):
+        """The job as the gateway has it now."""
+        return self.stub.GetJob(self.jobs_pb2.GetJobRequest(job_id=self.job_id), timeout=5).job
+
+    def result(self, response):
+        """Unpack the finished job's result into ``response`` and return it."""
+        self.get().result.Unpack(response)
+        return response
+
+    def wait_started(self, within: float = 60) -> None:
+        """Return once the job reports progress (fails after ``within`` seconds)."""
+        import time
+
+        deadline = time.monotonic() + within
+        while self.get().progress.fraction <= 0:
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.1)
+
+    def cancel(self):
+        """Cancel the job; the job after."""
+        request = self.jobs_pb2.CancelJobRequest(job_id=self.job_id)
+        return self.stub.CancelJob(request, timeout=5).job

@@ -8,18 +8,16 @@ import time
 import grpc
 import numpy as np
 import pytest
-from google.protobuf import any_pb2
 
 from bench.video_scenes import CJK_FONTS, encode, make_clip, walk
 from common.video import VideoReader
 from services.editing import erase, inpaint, video_fill
-from tests.helpers import BAD_VIDEO_IDS, BAD_VIDEOS, decoded, picture, png, psnr
+from tests.helpers import BAD_VIDEO_IDS, BAD_VIDEOS, Job, decoded, picture, png, psnr
 from vipro.v1 import (
     common_pb2,
     editing_pb2,
     editing_pb2_grpc,
     jobs_pb2,
-    jobs_pb2_grpc,
     segmentation_pb2,
 )
 
@@ -185,41 +183,23 @@ def test_bad_encoding_is_invalid_argument(editing, option, value):
     assert "encoding" in err.value.details() and option in err.value.details()
 
 
-def submit(channel, data: bytes) -> tuple[jobs_pb2_grpc.JobServiceStub, str]:
-    jobs = jobs_pb2_grpc.JobServiceStub(channel)
-    packed = any_pb2.Any()
-    packed.Pack(request(data, boxes=[CAPTION_BOX]))
-    job = jobs.SubmitJob(
-        jobs_pb2.SubmitJobRequest(method="editing.EraseVideo", request=packed), timeout=10
-    ).job
-    return jobs, job.job_id
-
-
 def test_a_job_reports_progress_and_its_result(channel):
     clip = make_clip(seed=6, frames=60, logo=False)
-    jobs, job_id = submit(channel, encode(clip.frames, clip.fps))
-    seen = []
-    for event in jobs.WatchJob(jobs_pb2.WatchJobRequest(job_id=job_id), timeout=120):
-        seen.append(event.job.progress.fraction)
-        if event.job.state == jobs_pb2.JOB_STATE_SUCCEEDED:
-            break
+    job = Job(
+        channel, "editing.EraseVideo", request(encode(clip.frames, clip.fps), boxes=[CAPTION_BOX])
+    )
+    seen = job.watch()
     assert any(0 < f < 1 for f in seen) and seen[-1] == pytest.approx(1.0)
-    done = jobs.GetJob(jobs_pb2.GetJobRequest(job_id=job_id), timeout=5).job
-    reply = editing_pb2.EraseVideoResponse()
-    done.result.Unpack(reply)
-    assert reply.frames == 60
+    assert job.result(editing_pb2.EraseVideoResponse()).frames == 60
 
 
 def test_a_cancelled_job_stops_promptly(channel):
     clip = make_clip(seed=7, size=(360, 640), frames=400, logo=False)
-    jobs, job_id = submit(channel, encode(clip.frames, clip.fps, crf=30))
-    deadline = time.monotonic() + 60
-    while jobs.GetJob(jobs_pb2.GetJobRequest(job_id=job_id), timeout=5).job.progress.fraction <= 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    data = encode(clip.frames, clip.fps, crf=30)
+    job = Job(channel, "editing.EraseVideo", request(data, boxes=[CAPTION_BOX]))
+    job.wait_started()
     t0 = time.monotonic()
-    cancelled = jobs.CancelJob(jobs_pb2.CancelJobRequest(job_id=job_id), timeout=5).job
-    assert cancelled.state == jobs_pb2.JOB_STATE_CANCELLED
+    assert job.cancel().state == jobs_pb2.JOB_STATE_CANCELLED
     assert time.monotonic() - t0 < 2.0
 
 

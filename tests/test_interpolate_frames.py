@@ -11,13 +11,13 @@ import av
 import grpc
 import numpy as np
 import pytest
-from google.protobuf import any_pb2
 
 from bench.video_scenes import encode
 from common.video import VideoReader
 from tests.helpers import (
     BAD_VIDEO_IDS,
     BAD_VIDEOS,
+    Job,
     claiming_hours,
     corrupted,
     picture,
@@ -28,8 +28,6 @@ from vipro.v1 import (
     common_pb2,
     enhancement_pb2,
     enhancement_pb2_grpc,
-    jobs_pb2,
-    jobs_pb2_grpc,
 )
 
 SIZE = (144, 256)
@@ -155,21 +153,10 @@ def test_rates_out_of_range_are_invalid_argument(enhancement, fields, field):
 def test_a_corrupt_packet_is_skipped_and_reported_in_the_job(channel):
     data = corrupted(encode(panned(25), 25.0))
     request = enhancement_pb2.InterpolateFramesRequest(video=common_pb2.Video(inline=data))
-    packed = any_pb2.Any()
-    packed.Pack(request)
-    jobs = jobs_pb2_grpc.JobServiceStub(channel)
-    job = jobs.SubmitJob(
-        jobs_pb2.SubmitJobRequest(method="enhancement.InterpolateFrames", request=packed),
-        timeout=10,
-    ).job
-    for event in jobs.WatchJob(jobs_pb2.WatchJobRequest(job_id=job.job_id), timeout=120):
-        if event.job.state == jobs_pb2.JOB_STATE_SUCCEEDED:
-            break
-    done = jobs.GetJob(jobs_pb2.GetJobRequest(job_id=job.job_id), timeout=5).job
-    assert "skipped 1 undecodable video packets" in done.progress.message
-    reply = enhancement_pb2.InterpolateFramesResponse()
-    done.result.Unpack(reply)
-    assert reply.frames == 48
+    job = Job(channel, "enhancement.InterpolateFrames", request)
+    job.watch()
+    assert "skipped 1 undecodable video packets" in job.get().progress.message
+    assert job.result(enhancement_pb2.InterpolateFramesResponse()).frames == 48
 
 
 def test_a_header_claiming_ten_hours_does_not_fool_the_output(enhancement):

@@ -5,25 +5,22 @@ known numbers, then the capability through the gateway on edited clips with exac
 from __future__ import annotations
 
 import io
-import time
 
 import av
 import grpc
 import numpy as np
 import pytest
-from google.protobuf import any_pb2
 
 from bench.shot_scenes import edited_clip
 from bench.video_scenes import encode
 from common import shots
 from common.client import AssetClient, connect
 from services.generation import summary
-from tests.helpers import BAD_VIDEO_IDS, BAD_VIDEOS, decoded
+from tests.helpers import BAD_VIDEO_IDS, BAD_VIDEOS, Job, decoded
 from vipro.v1 import (
     common_pb2,
     generation_pb2,
     jobs_pb2,
-    jobs_pb2_grpc,
     production_pb2,
     production_pb2_grpc,
 )
@@ -230,36 +227,20 @@ def test_a_time_range_past_the_end_is_invalid_argument(vision_generation, cut_cl
     assert "time_range" in err.value.details()
 
 
-def submit(vision_mesh, data: bytes) -> tuple[jobs_pb2_grpc.JobServiceStub, str]:
-    jobs = jobs_pb2_grpc.JobServiceStub(connect(vision_mesh.gateway_address, vision_mesh.api_key))
-    packed = any_pb2.Any()
-    packed.Pack(
-        generation_pb2.SummarizeVideoRequest(
-            video=common_pb2.Video(inline=data), mode=Mode.SUMMARY_MODE_FULL
-        )
-    )
-    job = jobs.SubmitJob(
-        jobs_pb2.SubmitJobRequest(method="generation.SummarizeVideo", request=packed), timeout=10
-    ).job
-    return jobs, job.job_id
+def summary_job(vision_mesh, data: bytes) -> Job:
+    channel = connect(vision_mesh.gateway_address, vision_mesh.api_key)
+    video = common_pb2.Video(inline=data)
+    request = generation_pb2.SummarizeVideoRequest(video=video, mode=Mode.SUMMARY_MODE_FULL)
+    return Job(channel, "generation.SummarizeVideo", request)
 
 
 def test_a_job_reports_progress_and_can_be_cancelled(vision_generation, vision_mesh, cut_clip):
-    jobs, job_id = submit(vision_mesh, cut_clip[1])
-    seen = []
-    for event in jobs.WatchJob(jobs_pb2.WatchJobRequest(job_id=job_id), timeout=120):
-        seen.append(event.job.progress.fraction)
-        if event.job.state == jobs_pb2.JOB_STATE_SUCCEEDED:
-            break
+    seen = summary_job(vision_mesh, cut_clip[1]).watch()
     assert any(0 < f < 1 for f in seen) and seen[-1] == pytest.approx(1.0)
     long = edited_clip(seed=8, size=(180, 320), shot_seconds=(6.0, 8.0))
-    jobs, job_id = submit(vision_mesh, encode(long.frames, long.fps, crf=30))
-    deadline = time.monotonic() + 60
-    while jobs.GetJob(jobs_pb2.GetJobRequest(job_id=job_id), timeout=5).job.progress.fraction <= 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    cancelled = jobs.CancelJob(jobs_pb2.CancelJobRequest(job_id=job_id), timeout=5).job
-    assert cancelled.state == jobs_pb2.JOB_STATE_CANCELLED
+    job = summary_job(vision_mesh, encode(long.frames, long.fps, crf=30))
+    job.wait_started()
+    assert job.cancel().state == jobs_pb2.JOB_STATE_CANCELLED
 
 
 def test_the_summary_production_makes_a_storyboard_keyframes_and_a_skim(
