@@ -18,6 +18,7 @@ at uniform times, and the first part of the video as the skim.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from pathlib import Path
 from statistics import median
@@ -59,8 +60,10 @@ def vipro(clip: EditedClip, score) -> dict:
         analysis.push(video.Frame(i, i / clip.fps, rgb, i), True)
     analysis.flush()
     measures, fps = analysis.measures, clip.fps
-    min_frames = max(1, round(summarize_video.DEFAULT_MIN_SHOT_SECONDS * fps))
-    found = summary.split(analysis.transitions, len(measures), min_frames)
+    min_frames = max(1, math.ceil(summarize_video.DEFAULT_MIN_SHOT_SECONDS * fps - 1e-9))
+    found = summary.without_fades(
+        summary.split(analysis.transitions, len(measures), min_frames), measures.brightness
+    )
     most = min(len(found), summarize_video.DEFAULT_MAX_KEYFRAMES)
     offered = summary.candidates(measures, found, extra=most > len(found))
     looks = {c.index: shots.features(c.index, clip.frames[c.index]) for c in offered}

@@ -36,6 +36,7 @@ def measures_of(count: int, seed: int = 0) -> summary.FrameMeasures:
         sharpness=list(rng.uniform(50, 150, count)),
         exposure=list(rng.uniform(0.8, 1.0, count)),
         motion=list(rng.uniform(0, 10, count)),
+        brightness=[120.0] * count,
     )
 
 
@@ -47,6 +48,16 @@ def test_shots_tile_the_video_and_keep_transitions_out_of_their_clean_part():
     assert found[0].clean == range(0, 48)
     assert found[1].clean == range(52, 90)  # a gradual transition's margin: 2 + half its length
     assert found[2].clean == range(126, 200)
+
+
+def test_a_fade_reported_as_a_cut_stays_out_of_the_clean_part():
+    brightness = [120.0] * 100
+    brightness[40:50] = [120.0 - 11 * k for k in range(10)]  # darkening to the cut at 50
+    found = summary.without_fades(
+        summary.split([shots.Transition(50, 50, "cut")], 100, 10), brightness
+    )
+    assert found[0].clean == range(0, 43)  # below 0.8 x 120 = 96 from frame 43 (87) on
+    assert found[1].clean == range(52, 100)
 
 
 def test_a_short_shot_between_transitions_becomes_part_of_one():

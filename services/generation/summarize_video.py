@@ -155,7 +155,9 @@ def summarize_video(
     fps = info.fps or len(measures) / max(1e-6, measures.end_seconds(25.0) - measures.seconds[0])
     shortest = (request.min_shot_seconds or DEFAULT_MIN_SHOT_SECONDS) * fps
     min_frames = max(1, math.ceil(shortest - 1e-9))  # 0.5 s at 25 fps is 13 frames, not 12
-    found = summary.split(analysis.transitions, len(measures), min_frames)
+    found = summary.without_fades(
+        summary.split(analysis.transitions, len(measures), min_frames), measures.brightness
+    )
     most = request.max_keyframes or min(len(found), DEFAULT_MAX_KEYFRAMES)
 
     with ctx.stage("keyframes"):

@@ -36,6 +36,9 @@ asks for more keyframes than there are shots)."""
 DUPLICATE_CORRELATION, DUPLICATE_DISTANCE = 0.9, 12.0
 """Two keyframes are near-duplicates when their structure correlates at least this much
 (:func:`shots.aligned_correlation`) and their content differs less than this (0-255)."""
+FADE_SHARE = 0.8
+"""Brightness, as a share of a shot's median, below which the frames at its ends count as
+part of a fade (:func:`without_fades`)."""
 LABEL_HEIGHT = 22
 """Height in pixels of the time label under each storyboard tile."""
 
@@ -45,13 +48,15 @@ class FrameMeasures:
     """Per-frame measures of the frames analysed, in order: ``seconds`` from the source's
     start, ``sharpness`` (variance of the Laplacian of the grey frame at
     :data:`QUALITY_WIDTH`), ``exposure`` (0-1: the share of pixels neither crushed nor
-    clipped) and ``motion`` (content change from the frame before after undoing camera
-    translation, 0-255, :func:`shots.aligned_distance`; 0 for the first)."""
+    clipped), ``motion`` (content change from the frame before after undoing camera
+    translation, 0-255, :func:`shots.aligned_distance`; 0 for the first) and ``brightness``
+    (mean grey level, 0-255)."""
 
     seconds: list[float] = field(default_factory=list)
     sharpness: list[float] = field(default_factory=list)
     exposure: list[float] = field(default_factory=list)
     motion: list[float] = field(default_factory=list)
+    brightness: list[float] = field(default_factory=list)
 
     def add(self, seconds: float, rgb: np.ndarray, motion: float) -> None:
         """Measure one ``uint8`` RGB frame."""
@@ -62,6 +67,7 @@ class FrameMeasures:
         self.seconds.append(seconds)
         self.sharpness.append(float(cv2.Laplacian(grey, cv2.CV_32F).var()))
         self.exposure.append(float(((grey > DARK) & (grey < BRIGHT)).mean()))
+        self.brightness.append(float(grey.mean()))
         self.motion.append(motion)
 
     def __len__(self) -> int:
@@ -83,6 +89,24 @@ class Shot:
     first: int
     end: int
     clean: range
+
+
+def without_fades(found: list[Shot], brightness: list[float]) -> list[Shot]:
+    """``found`` with each clean part trimmed at either end while its frames are darker than
+    :data:`FADE_SHARE` of the part's median brightness (a fade through black the detectors
+    reported as a cut near its end); at least half the part is kept."""
+    level = np.asarray(brightness)
+    trimmed = []
+    for shot in found:
+        lo, hi = shot.clean.start, shot.clean.stop
+        floor = FADE_SHARE * float(np.median(level[lo:hi]))
+        keep = (hi - lo + 1) // 2
+        while hi - lo > keep and level[hi - 1] < floor:
+            hi -= 1
+        while hi - lo > keep and level[lo] < floor:
+            lo += 1
+        trimmed.append(Shot(shot.first, shot.end, range(lo, hi)))
+    return trimmed
 
 
 def split(transitions: list[shots.Transition], count: int, min_frames: int) -> list[Shot]:
@@ -259,7 +283,32 @@ def skim_pieces(
             left -= times[b + 1] - times[b]
             b += 1
         pieces[s] = (a, b)
+    spare = [s for s in map(int, np.argsort(-scores, kind="stable")) if s not in pieces]
+    fits = [
+        s for s in spare if times[found[s].clean.stop] - times[found[s].clean.start] >= shortest
+    ]
+    if left > 1.0 / fps and fits:  # what is left is under a piece: shorten others to make one
+        _make_room(pieces, times, shortest - left, shortest)
+        s = fits[0]
+        end = found[s].clean.start + 1
+        while times[end] - times[found[s].clean.start] < shortest - 1e-9:
+            end += 1
+        pieces[s] = (found[s].clean.start, end)
     return [(float(times[a]), float(times[b])) for a, b in sorted(pieces.values())]
+
+
+def _make_room(
+    pieces: dict[int, tuple[int, int]], times: np.ndarray, needed: float, shortest: float
+) -> None:
+    """Take ``needed`` seconds off the ends of ``pieces``, longest first, none below
+    ``shortest``."""
+    while needed > 1e-9:
+        s = max(pieces, key=lambda k: times[pieces[k][1]] - times[pieces[k][0]])
+        a, b = pieces[s]
+        if times[b - 1] - times[a] < shortest - 1e-9:
+            return
+        needed -= times[b] - times[b - 1]
+        pieces[s] = (a, b - 1)
 
 
 def storyboard(tiles: list[np.ndarray], labels: list[str], columns: int = 0) -> np.ndarray:
