@@ -99,7 +99,6 @@ class Upsample(FrameProcessor):
         self._origin = 0.0
         self._step = 0.0  # the last interval between source frames, seconds
         self.frames = 0
-        self.cuts = 0
         self.last_seconds = 0.0
 
     def push(self, frame: video.Frame, active: bool) -> Iterator[Output]:
@@ -111,7 +110,6 @@ class Upsample(FrameProcessor):
         (a, a_looks), self._held = self._held, (frame, looks)
         self._step = frame.seconds - a.seconds
         cut = shots.aligned_distance(a_looks, looks) >= CUT_THRESHOLD
-        self.cuts += cut
         return self._between(a, frame, cut and not self.across_cuts)
 
     def flush(self) -> Iterator[Output]:

@@ -182,6 +182,7 @@ def summarize_video(
         response.shots.add(range=seconds, score=float(score))
     tiles = []
     chosen_times = [measures.seconds[c.index] for c in chosen]
+    # Decoded again rather than kept from the candidates: up to 200 full frames would be held.
     for c, (rgb, seconds) in zip(chosen, video.frames_at(data, chosen_times), strict=True):
         ctx.check_cancelled()
         response.keyframes.add(
