@@ -10,6 +10,7 @@ is sure of one, possibly some frames later (look-ahead), and the rest at :meth:`
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -87,21 +88,23 @@ def aligned_distance(a: Features, b: Features) -> float:
     return min(content_distance(a, b), _distance(*_aligned(a, b)))
 
 
-def aligned_correlation(a: Features, b: Features) -> float:
+def aligned_correlation(a: Features, b: Features, shift: np.ndarray | None = None) -> float:
     """Correlation (zero mean, -1 to 1) of two frames' grey pictures after undoing the camera's
-    translation: near 1 for the same view, however lit; low for another view."""
-    x, y = (p - p.mean() for p in _aligned(a, b, "grey"))
+    translation (``shift``, pixels of the reduced frame, or the one phase correlation finds):
+    near 1 for the same view, however lit; low for another view."""
+    x, y = (p - p.mean() for p in _aligned(a, b, "grey", shift))
     norm = float(np.sqrt((x * x).sum() * (y * y).sum()))
     return float((x * y).sum() / norm) if norm > 0 else 0.0
 
 
-def _aligned(a: Features, b: Features, field: str = "hsv") -> tuple[np.ndarray, np.ndarray]:
-    """``a``'s picture ``field`` ("hsv" or "grey") and ``b``'s moved onto it by the translation
-    phase correlation finds between their grey pictures, both cropped to what the two frames
-    share (whole, when the shift is over half the frame)."""
+def _aligned(
+    a: Features, b: Features, field: str = "hsv", shift: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``a``'s picture ``field`` ("hsv" or "grey") and ``b``'s moved onto it by ``shift`` (the
+    translation phase correlation finds between their grey pictures, when not given), both
+    cropped to what the two frames share (whole, when the shift is over half the frame)."""
     h, w = a.grey.shape
-    # OpenCV multiplies its inputs by the window in place: copies keep the features intact.
-    (dx, dy), _ = cv2.phaseCorrelate(a.grey.copy(), b.grey.copy(), _hann(w, h))
+    dx, dy = _shift(a.grey, b.grey) if shift is None else shift
     mx, my = int(np.ceil(abs(dx))) + 1, int(np.ceil(abs(dy))) + 1
     picture_a, picture_b = getattr(a, field), getattr(b, field)
     if 2 * mx >= w or 2 * my >= h:
@@ -186,6 +189,8 @@ GRADUAL_FRAMES = 3
 """Frames a run scored only as inside a transition must last to count as one."""
 RUN_GAP = 2
 """Frames not scored as in a transition that may part one run (a dissolve's scores dip)."""
+VIEW_STEPS = (1, 2, 4)
+"""Frames apart that are compared to tell one view moving from a transition."""
 TEXTURE = 16.0
 """Grey-level standard deviation below which a frame is too flat (black, white, one colour)
 to be recognised when it comes back."""
@@ -207,8 +212,9 @@ class TransNetDetector:
     transition: a cut when one frame long (the frame after it starts the new shot), gradual
     otherwise, spanning the neighbouring frames scored as inside a transition (above
     ``gradual_threshold``); a long enough run scored only as inside one is gradual too (the
-    network often sees dissolves and fades only so). A run after which the view seen up to
-    ``flash_frames`` before it comes back within ``flash_frames`` is a flash and dropped
+    network often sees dissolves and fades only so) unless every frame of it shows the view of
+    the frame before (a camera move or a change of light). A run after which the view seen up
+    to ``flash_frames`` before it comes back within ``flash_frames`` is a flash and dropped
     (flat frames, as in a fade through black, are not compared).
 
     Args:
@@ -216,8 +222,9 @@ class TransNetDetector:
         threshold: probability, 0-1 (0.5, as the authors').
         flash_frames: frames after a run within which the picture may come back (>= 0; 0 keeps
             every run).
-        flash_correlation: structure correlation (:func:`aligned_correlation`, -1 to 1) from
-            which it has come back (a flash changes the light, not the view).
+        same_view: structure correlation (:func:`aligned_correlation`, -1 to 1) from which two
+            frames show the same view (a flash changes the light and a pan shifts the view;
+            neither changes it).
         gradual_threshold: probability, 0-1, of being inside a transition (0.6: at 0.5, fast
             pans made false ones on the bench's clips); 1 leaves the inside scores out (the
             authors' way: transitions from transition scores alone).
@@ -228,14 +235,14 @@ class TransNetDetector:
         score: Scorer,
         threshold: float = 0.5,
         flash_frames: int = 4,
-        flash_correlation: float = 0.95,
+        same_view: float = 0.95,
         gradual_threshold: float = 0.6,
     ):
         self.score = score
         self.threshold = threshold
         self.gradual_threshold = gradual_threshold
         self.flash_frames = flash_frames
-        self.flash_correlation = flash_correlation
+        self.same_view = same_view
         self._window: list[np.ndarray] = []
         self._scores: dict[int, tuple[float, float]] = {}  # frame -> (single, many)
         self._recent: dict[int, Features] = {}
@@ -314,7 +321,7 @@ class TransNetDetector:
         scores = [self._scores.get(i, (0.0, 0.0)) for i in range(start, end)]
         peaks = [start + k for k, (single, _) in enumerate(scores) if single > self.threshold]
         if not peaks:
-            if end - start < GRADUAL_FRAMES:
+            if end - start < GRADUAL_FRAMES or self._one_view(start, end):
                 return []
             return [Transition(start, end, "gradual", max(many for _, many in scores))]
         runs = np.split(np.array(peaks), np.flatnonzero(np.diff(peaks) > 1) + 1)
@@ -327,6 +334,29 @@ class TransNetDetector:
                 found.append(Transition(start, end, "gradual", peak))
         return found
 
+    def _one_view(self, start: int, end: int) -> bool:
+        """Whether every frame from ``start - 1`` to ``end`` is textured and shows the view of
+        the frames up to :data:`VIEW_STEPS` before it (:func:`aligned_correlation` at least
+        ``same_view``, after the camera travel summed frame by frame, compared while it is
+        under a quarter of the frame): a camera move or a change of light, which the network
+        can take for being inside a transition. A dissolve mixes two views (frames a few
+        apart differ even when each differs little from the one before); a fade passes
+        through a flat frame."""
+        frames = [self._recent.get(i) for i in range(start - 1, end + 1)]
+        if any(f is None or not _textured(f) for f in frames):
+            return False
+        h, w = frames[0].grey.shape
+        moves = [_shift(a.grey, b.grey) for a, b in itertools.pairwise(frames)]
+        travel = np.cumsum([np.zeros(2), *moves], axis=0)
+        for step in VIEW_STEPS:
+            for i in range(len(frames) - step):
+                shift = travel[i + step] - travel[i]
+                if abs(shift[0]) >= w / 4 or abs(shift[1]) >= h / 4:
+                    continue
+                if aligned_correlation(frames[i], frames[i + step], shift) < self.same_view:
+                    return False
+        return True
+
     def _comes_back(self, start: int, end: int) -> bool:
         """Whether the view up to ``flash_frames`` before ``start`` is seen again within
         ``flash_frames`` from ``end`` (flat frames, as in a fade, are not compared)."""
@@ -338,7 +368,7 @@ class TransNetDetector:
             and a is not None
             and _textured(b)
             and _textured(a)
-            and aligned_correlation(b, a) >= self.flash_correlation
+            and aligned_correlation(b, a) >= self.same_view
             for b in before
             for a in later
         )
@@ -647,13 +677,18 @@ def detect(frames: Iterable[np.ndarray], detectors: Sequence[Detector]) -> list[
 
 
 def merge(found: Iterable[Transition]) -> list[Transition]:
-    """Transitions from several detectors as one list by start: where two report the same
-    change (overlapping, or a frame apart), the longer report stands for both."""
+    """Transitions from several detectors as one list by start. Two that overlap or leave at
+    most :data:`RUN_GAP` frames between them are one change: a cut reported twice a frame
+    apart is one cut; otherwise one gradual transition spans both (no shot is that short; a
+    fade can be reported as a gradual part and a cut)."""
     merged: list[Transition] = []
     for t in sorted(found, key=lambda t: (t.start, -(t.end - t.start))):
-        if merged and t.start <= merged[-1].end + 1:
-            if t.end - t.start > merged[-1].end - merged[-1].start:
-                merged[-1] = t
+        if not merged or t.start > merged[-1].end + RUN_GAP:
+            merged.append(t)
             continue
-        merged.append(t)
+        last = merged[-1]
+        if t.end <= last.end or (last.kind == t.kind == "cut" and t.start - last.end <= 1):
+            continue
+        longer = t if t.end - t.start > last.end - last.start else last
+        merged[-1] = Transition(last.start, t.end, "gradual", longer.score)
     return merged

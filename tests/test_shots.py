@@ -83,6 +83,22 @@ def test_a_flash_scored_inside_a_transition_is_dropped():
     assert found == []
 
 
+def test_a_fast_pan_scored_inside_a_transition_is_dropped():
+    clip = edited_clip(seed=5, transitions=("cut",), hazards=("fast pan",))
+    ((frame, _),) = [h for h in clip.hazards if h[0] < clip.truth[0].start]
+    scored = scripted(range(frame - 3, frame + 3))
+    assert shots.detect(clip.frames, [shots.TransNetDetector(scored)]) == []
+
+
+def test_reports_a_frame_or_two_apart_are_one_transition():
+    cut, again = shots.Transition(40, 40, "cut", 30.0), shots.Transition(41, 41, "cut", 0.9)
+    assert shots.merge([again, cut]) == [cut]
+    fade_out, fade_in = shots.Transition(20, 31, "gradual", 0.7), shots.Transition(33, 33, "cut")
+    assert shots.merge([fade_in, fade_out]) == [shots.Transition(20, 33, "gradual", 0.7)]
+    apart = shots.Transition(34, 34, "cut")
+    assert shots.merge([fade_out, apart]) == [fade_out, apart]
+
+
 @pytest.mark.parametrize(
     "turn",
     [
