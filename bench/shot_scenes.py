@@ -90,7 +90,7 @@ def edited_clip(
     transitions: Sequence[str] = TRANSITIONS,
     hazards: Sequence[str] = HAZARDS,
     shot_seconds: tuple[float, float] = (2.0, 4.0),
-    transition_frames: int = 16,
+    transition_frames: int | tuple[int, int] = 16,
 ) -> EditedClip:
     """An edited clip of ``len(transitions) + 1`` shots.
 
@@ -103,32 +103,37 @@ def edited_clip(
         hazards: one per shot (cycled): "flash", "fast pan" (14 px a frame), "crossing",
             "lighting" (a 45 % darkening ramp) or "none".
         shot_seconds: range of each shot's length.
-        transition_frames: length of a gradual transition, frames.
+        transition_frames: length of a gradual transition, frames, or the (shortest, longest)
+            range each one's length is drawn from (by a random stream of its own: the scenes and
+            camera moves stay those of a fixed length).
     """
     rng = np.random.default_rng(seed)
+    shortest, longest = (
+        (transition_frames,) * 2 if isinstance(transition_frames, int) else transition_frames
+    )
+    draw = np.random.default_rng((seed, 1))
+    lengths = [
+        0 if kind == "cut" else int(draw.integers(shortest, longest + 1)) for kind in transitions
+    ]
+    lengths_around = list(zip([0, *lengths], [*lengths, 0], strict=True))
     shots = []
     for i in range(len(transitions) + 1):
-        length = int(rng.uniform(*shot_seconds) * fps) + transition_frames
+        length = int(rng.uniform(*shot_seconds) * fps) + longest
         shots.append(_shot(rng, seed * 100 + i, length, size, hazards[i % len(hazards)]))
     pieces, truth, placed, at = [], [], [], 0
     for i, shot in enumerate(shots):
-        body = shot
-        if i > 0 and transitions[i - 1] != "cut":
-            body = shot[transition_frames:]
-        if i < len(transitions) and transitions[i] != "cut":
-            body = body[: len(body) - transition_frames]
+        before, after = lengths_around[i]
+        body = shot[before : len(shot) - after]
         pieces.append(body)
         hazard = hazards[i % len(hazards)]
         if hazard != "none":
-            trimmed = transition_frames if i > 0 and transitions[i - 1] != "cut" else 0
-            placed.append((at + len(shot) // 2 - trimmed, hazard))
+            placed.append((at + len(shot) // 2 - before, hazard))
         at += len(body)
         if i < len(transitions):
-            kind = transitions[i]
-            if kind == "cut":
+            if after == 0:
                 truth.append(Transition(at, at, "cut"))
             else:
-                pieces.append(_join(shot, shots[i + 1], kind, transition_frames))
-                truth.append(Transition(at, at + transition_frames, "gradual"))
-                at += transition_frames
+                pieces.append(_join(shot, shots[i + 1], transitions[i], after))
+                truth.append(Transition(at, at + after, "gradual"))
+                at += after
     return EditedClip(np.concatenate(pieces), fps, truth, placed)

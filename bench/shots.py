@@ -26,6 +26,13 @@ from common.triton import MODEL_REPOSITORY
 SEEDS = range(6)
 TOLERANCE = 2
 """Frames a detection may lie outside a truth transition and still match it."""
+TRANSITION_FRAMES = (10, 30)
+"""Shortest and longest dissolve, fade and wipe, frames."""
+
+
+def edited_clips(seeds: range = SEEDS) -> list[EditedClip]:
+    """The benchmark's edited clips, one per seed."""
+    return [edited_clip(seed, transition_frames=TRANSITION_FRAMES) for seed in seeds]
 
 
 def pyscenedetect(make: Callable[[], object]) -> Callable[[EditedClip], list[shots.Transition]]:
@@ -94,7 +101,7 @@ def measure(detect: Callable[[EditedClip], list], clips: list[EditedClip]) -> di
 
 
 def main() -> Path:
-    clips = [edited_clip(seed) for seed in SEEDS]
+    clips = edited_clips()
     score = transnetv2.in_process(MODEL_REPOSITORY / "transnetv2" / "1")
     methods = {
         "PySceneDetect ContentDetector (threshold 27)": pyscenedetect(ContentDetector),

@@ -28,7 +28,7 @@ import numpy as np
 
 from bench import report
 from bench.shot_scenes import EditedClip, edited_clip
-from bench.shots import SEEDS, TOLERANCE, matches
+from bench.shots import SEEDS, TOLERANCE, edited_clips, matches
 from common import shots, transnetv2, video
 from common.triton import MODEL_REPOSITORY
 from services.generation import summarize_video, summary
@@ -230,7 +230,7 @@ COLUMNS = [
 
 
 def main() -> Path:
-    clips = [edited_clip(seed) for seed in SEEDS]
+    clips = edited_clips()
     score = transnetv2.in_process(MODEL_REPOSITORY / "transnetv2" / "1")
     vipro(edited_clip(0, transitions=("cut",)), score)  # warm-up: the network's first call
     ours, theirs, seconds, clip_rows, problems = [], [], [], [], []

@@ -185,7 +185,7 @@ class CutDetector:
         return [cut]
 
 
-GRADUAL_FRAMES = 3
+GRADUAL_FRAMES = 2
 """Frames a run scored only as inside a transition must last to count as one."""
 RUN_GAP = 2
 """Frames not scored as in a transition that may part one run (a dissolve's scores dip)."""
@@ -196,8 +196,27 @@ TEXTURE = 16.0
 to be recognised when it comes back."""
 
 
+FADED = 64.0
+"""Grey levels from mid-grey (127.5) beyond which a flat frame is dark or bright enough to be
+the middle of a fade."""
+
+
 def _textured(frame: Features) -> bool:
     return float(frame.grey.std()) >= TEXTURE
+
+
+def _faded(frame: Features) -> bool:
+    return not _textured(frame) and abs(float(frame.grey.mean()) - 127.5) > FADED
+
+
+def _best_correlation(a: Features, b: Features, shift: np.ndarray) -> float:
+    """:func:`aligned_correlation` at the best of the shifts within half a pixel of ``shift``
+    (shifts summed from frame to frame drift by fractions of a pixel, which is enough to
+    decorrelate fine texture)."""
+    offsets = (-0.5, 0.0, 0.5)
+    return max(
+        aligned_correlation(a, b, shift + np.array([ox, oy])) for ox in offsets for oy in offsets
+    )
 
 
 Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -308,14 +327,16 @@ class TransNetDetector:
 
     def _transitions(self, start: int, last: int) -> list[Transition]:
         """The transitions of a run of frames ``start``..``last`` scored as transitions or as
-        inside one: each run of frames scored as a transition is a cut (one frame) or gradual;
-        a run scored only as inside a transition, at least :data:`GRADUAL_FRAMES` long, is
-        gradual. None when the view before the run comes back after it (a flash)."""
-        end = last + 1
+        inside one: each run of frames scored as a transition is a cut (one frame, with no
+        flat frame beside it) or gradual; a run scored only as inside a transition, at least
+        :data:`GRADUAL_FRAMES` long, is gradual. None when the view before the run comes back
+        after it (a flash)."""
+        first, end = start, last + 1
         while start - 1 in self._recent and not _textured(self._recent[start - 1]):
             start -= 1  # the black or white middle of a fade belongs to it
         while end in self._recent and not _textured(self._recent[end]):
             end += 1
+        through_flat = (start, end) != (first, last + 1)
         if self._comes_back(start, end):
             return []
         scores = [self._scores.get(i, (0.0, 0.0)) for i in range(start, end)]
@@ -328,32 +349,34 @@ class TransNetDetector:
         found = []
         for run in runs:
             peak = max(self._scores[int(i)][0] for i in run)
-            if len(run) == 1:
+            if len(run) == 1 and not through_flat:
                 found.append(Transition(int(run[0]) + 1, int(run[0]) + 1, "cut", peak))
             else:
                 found.append(Transition(start, end, "gradual", peak))
         return found
 
     def _one_view(self, start: int, end: int) -> bool:
-        """Whether every frame from ``start - 1`` to ``end`` is textured and shows the view of
-        the frames up to :data:`VIEW_STEPS` before it (:func:`aligned_correlation` at least
-        ``same_view``, after the camera travel summed frame by frame, compared while it is
-        under a quarter of the frame): a camera move or a change of light, which the network
-        can take for being inside a transition. A dissolve mixes two views (frames a few
-        apart differ even when each differs little from the one before); a fade passes
-        through a flat frame."""
+        """Whether frames ``start - 1`` to ``end`` show one view: none is faded and each
+        textured one shows the view of the textured frames up to :data:`VIEW_STEPS` before it
+        (correlation at least ``same_view`` after the camera travel summed frame by frame,
+        compared while that is under a quarter of the frame). So are a camera move or a change
+        of light, which the network can take for being inside a transition; a dissolve mixes
+        two views (frames a few apart differ even when each differs little from the one
+        before) and a fade passes through a dark or bright flat frame."""
         frames = [self._recent.get(i) for i in range(start - 1, end + 1)]
-        if any(f is None or not _textured(f) for f in frames):
+        if any(f is None or _faded(f) for f in frames):
             return False
         h, w = frames[0].grey.shape
         moves = [_shift(a.grey, b.grey) for a, b in itertools.pairwise(frames)]
         travel = np.cumsum([np.zeros(2), *moves], axis=0)
         for step in VIEW_STEPS:
             for i in range(len(frames) - step):
+                a, b = frames[i], frames[i + step]
                 shift = travel[i + step] - travel[i]
-                if abs(shift[0]) >= w / 4 or abs(shift[1]) >= h / 4:
+                far = abs(shift[0]) >= w / 4 or abs(shift[1]) >= h / 4
+                if far or not (_textured(a) and _textured(b)):
                     continue
-                if aligned_correlation(frames[i], frames[i + step], shift) < self.same_view:
+                if _best_correlation(a, b, shift) < self.same_view:
                     return False
         return True
 
