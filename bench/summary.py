@@ -64,8 +64,8 @@ def vipro(clip: EditedClip, score) -> dict:
     found = summary.without_fades(
         summary.split(analysis.transitions, len(measures), min_frames), measures.brightness
     )
-    most = min(len(found), summarize_video.DEFAULT_MAX_KEYFRAMES)
-    offered = summary.candidates(measures, found, extra=most > len(found))
+    most = summarize_video.DEFAULT_MAX_KEYFRAMES
+    offered = summary.candidates(measures, found)
     looks = {c.index: shots.features(c.index, clip.frames[c.index]) for c in offered}
     scores = summary.shot_scores(measures, found, [summary.Evidence()] * len(found))
     chosen = summary.choose_keyframes(offered, scores, looks, most)

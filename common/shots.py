@@ -327,16 +327,17 @@ class TransNetDetector:
 
     def _transitions(self, start: int, last: int) -> list[Transition]:
         """The transitions of a run of frames ``start``..``last`` scored as transitions or as
-        inside one: each run of frames scored as a transition is a cut (one frame, with no
-        flat frame beside it) or gradual; a run scored only as inside a transition, at least
-        :data:`GRADUAL_FRAMES` long, is gradual. None when the view before the run comes back
-        after it (a flash)."""
+        inside one: each run of frames scored as a transition is a cut or gradual (longer than
+        a frame, beside a faded frame, or with :data:`GRADUAL_FRAMES` frames inside one on
+        each side: the network can peak once in the middle of a dissolve); a run scored only
+        as inside a transition, at least :data:`GRADUAL_FRAMES` long, is gradual. None when the
+        view before the run comes back after it (a flash)."""
         first, end = start, last + 1
-        while start - 1 in self._recent and not _textured(self._recent[start - 1]):
+        while start - 1 in self._recent and _faded(self._recent[start - 1]):
             start -= 1  # the black or white middle of a fade belongs to it
-        while end in self._recent and not _textured(self._recent[end]):
+        while end in self._recent and _faded(self._recent[end]):
             end += 1
-        through_flat = (start, end) != (first, last + 1)
+        through_faded = (start, end) != (first, last + 1)
         if self._comes_back(start, end):
             return []
         scores = [self._scores.get(i, (0.0, 0.0)) for i in range(start, end)]
@@ -349,7 +350,8 @@ class TransNetDetector:
         found = []
         for run in runs:
             peak = max(self._scores[int(i)][0] for i in run)
-            if len(run) == 1 and not through_flat:
+            middle = min(int(run[0]) - start, end - int(run[-1]) - 1) >= GRADUAL_FRAMES
+            if len(run) == 1 and not (through_faded or middle):
                 found.append(Transition(int(run[0]) + 1, int(run[0]) + 1, "cut", peak))
             else:
                 found.append(Transition(start, end, "gradual", peak))

@@ -4,8 +4,9 @@
 One analysis pass (:class:`Analysis`) measures every frame and finds the transitions
 (TransNetV2 on Triton with the flash filter, the classical cut and wipe detectors:
 ``common.shots``).
-Then a pass over the keyframe candidates (one per shot, more in long shots when the caller
-wants more keyframes than shots) looks for faces and text in them and drops near-duplicates;
+Then a pass over the keyframe candidates (one per shot, more in long shots: kept after every
+shot has one, and only where they show another view) looks for faces and text in them and
+drops near-duplicates;
 one over the chosen keyframes encodes them and the storyboard; and for a skim, one over the
 chosen spans (``common.splice``).
 
@@ -158,10 +159,10 @@ def summarize_video(
     found = summary.without_fades(
         summary.split(analysis.transitions, len(measures), min_frames), measures.brightness
     )
-    most = request.max_keyframes or min(len(found), DEFAULT_MAX_KEYFRAMES)
+    most = request.max_keyframes or DEFAULT_MAX_KEYFRAMES
 
     with ctx.stage("keyframes"):
-        offered = summary.candidates(measures, found, extra=most > len(found))
+        offered = summary.candidates(measures, found)
         times = [measures.seconds[c.index] for c in offered]
         looks, probes = {}, [summary.Evidence()] * len(found)
         for c, (rgb, _) in zip(offered, video.frames_at(data, times), strict=True):

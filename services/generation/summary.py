@@ -161,16 +161,17 @@ class Candidate:
     extra: bool
 
 
-def candidates(measures: FrameMeasures, found: list[Shot], extra: bool) -> list[Candidate]:
-    """The best frame of each shot's clean part (sharp, well exposed, still), and with
-    ``extra`` one more per :data:`EXTRA_KEYFRAME_SECONDS` of a longer shot."""
+def candidates(measures: FrameMeasures, found: list[Shot]) -> list[Candidate]:
+    """The best frame of each shot's clean part (sharp, well exposed, still), and an extra one
+    per :data:`EXTRA_KEYFRAME_SECONDS` of a longer shot (a long shot can show several views,
+    or hide a transition the detectors missed)."""
     quality = frame_quality(measures)
     seconds = np.asarray(measures.seconds)
     found_all = []
     for s, shot in enumerate(found):
         span = np.asarray(shot.clean)
         length = seconds[span[-1]] - seconds[span[0]]
-        parts = max(1, int(length // EXTRA_KEYFRAME_SECONDS)) if extra else 1
+        parts = max(1, int(length // EXTRA_KEYFRAME_SECONDS))
         for p, part in enumerate(np.array_split(span, parts)):
             best = int(part[np.argmax(quality[part])])
             found_all.append(Candidate(best, s, float(quality[best]), p > 0))
