@@ -144,11 +144,12 @@ def main() -> Path:
         f"{len(clips)} edited clips (bench/shot_scenes.py, seeds {SEEDS.start}-{SEEDS.stop - 1}, "
         f"160x90, 25 fps, {sum(len(c.frames) for c in clips)} frames, "
         f"{sum(len(c.truth) for c in clips)} transitions: cuts, and dissolves, fades through "
-        f"black and wipes of {TRANSITION_FRAMES[0]}-{TRANSITION_FRAMES[1]} frames; {hazards} hazards inside shots: flashes, fast pans, a crossing object, a "
-        "change of light). A detection matches an unmatched truth transition within "
-        f"{TOLERANCE} frames; cuts and gradual: recall by kind. Hazards: detections within 3 "
-        "frames of a hazard and of no transition. Frames/s: detection alone on 2 CPUs (the "
-        "network in-process, PySceneDetect on decoded frames)."
+        f"black and wipes of {TRANSITION_FRAMES[0]}-{TRANSITION_FRAMES[1]} frames; {hazards} "
+        "hazards inside shots: flashes, fast pans, a crossing object, a change of light). A "
+        f"detection matches an unmatched truth transition within {TOLERANCE} frames; cuts "
+        "and gradual: recall by kind. Hazards: detections within 3 frames of a hazard and of "
+        "no transition. Frames/s: detection alone on 2 CPUs (the network in-process, "
+        "PySceneDetect on decoded frames)."
     )
     speed = speed_720p(score)
     held_out = edited_clips(HELD_OUT)
