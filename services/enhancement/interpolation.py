@@ -149,6 +149,7 @@ def static_mask(
     contrast: int = 24,
     company: int = 10,
     reach: int = 4,
+    corner: float = 700.0,
 ) -> np.ndarray:
     """``bool`` H x W: still detail, such as burned-in captions and logos, through consecutive
     ``uint8`` RGB ``frames`` (two or more).
@@ -158,7 +159,10 @@ def static_mask(
     (strokes one pixel thin qualify, chance matches in moving texture rarely do), and whose
     3x3 neighbourhood spans at least ``contrast`` grey levels in the first and last frames
     (flat regions match whether they move or not, and so does flat background that a thin line
-    crosses between the frames). The mask grows from the seeds through matching pixels for up
+    crosses between the frames), with structure in two directions within a pixel: the smallest
+    eigenvalue of the structure tensor (``cv2.cornerMinEigenVal``, 5x5 block, 3x3 Sobel, grey
+    0-255) at least ``corner`` (an edge moving along itself looks still; letters and logos have
+    corners). The mask grows from the seeds through matching pixels for up
     to ``reach`` pixels, filling the flat insides of strokes. Periodic texture that moves by a
     whole period can still pass; over more frames a looser ``tolerance`` is safe (compression
     noise on a still caption is a few grey levels; moving texture rarely stays that close for
@@ -175,6 +179,7 @@ def static_mask(
     for f in (a, b):
         g = grey(f)
         seeds &= cv2.dilate(g, None) - cv2.erode(g, None) >= contrast
+        seeds &= cv2.dilate(cv2.cornerMinEigenVal(g.astype(np.float32), 5, 3), None) >= corner
     mask = (seeds & (same > 0)).view(np.uint8)
     for _ in range(reach):
         mask = cv2.dilate(mask, None) & same
