@@ -24,8 +24,9 @@ from common import shots, transnetv2
 from common.triton import MODEL_REPOSITORY
 
 SEEDS = range(6)
-HELD_OUT = range(12, 24)
-"""Seeds not looked at while the detectors were tuned (on ``SEEDS``, then checked on 6-11)."""
+HELD_OUT = range(24, 36)
+"""Seeds not looked at while the detectors were tuned (on seeds 0-11; 12-23 were looked at
+when choosing the inside-a-transition threshold)."""
 TOLERANCE = 2
 """Frames a detection may lie outside a truth transition and still match it."""
 SERVED = "ViPro TransNetV2 + flash filter + CutDetector + WipeDetector"

@@ -244,9 +244,9 @@ class TransNetDetector:
         same_view: structure correlation (:func:`aligned_correlation`, -1 to 1) from which two
             frames show the same view (a flash changes the light and a pan shifts the view;
             neither changes it).
-        gradual_threshold: probability, 0-1, of being inside a transition (0.6: at 0.5, fast
-            pans made false ones on the bench's clips); 1 leaves the inside scores out (the
-            authors' way: transitions from transition scores alone).
+        gradual_threshold: probability, 0-1, of being inside a transition (0.5; the camera
+            moves the network takes for one are dropped as showing one view); 1 leaves the
+            inside scores out (the authors' way: transitions from transition scores alone).
     """
 
     def __init__(
@@ -255,7 +255,7 @@ class TransNetDetector:
         threshold: float = 0.5,
         flash_frames: int = 4,
         same_view: float = 0.95,
-        gradual_threshold: float = 0.6,
+        gradual_threshold: float = 0.5,
     ):
         self.score = score
         self.threshold = threshold
